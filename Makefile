@@ -1,0 +1,40 @@
+# Everything installs into .venv inside the checkout (or the active virtualenv).
+PYTHON ?= python3
+ifdef VIRTUAL_ENV
+VENV := $(VIRTUAL_ENV)
+else
+VENV := .venv
+endif
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.amfast-installed
+
+.PHONY: install build test bench clean memcached
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the package metadata changes; the extension is rebuilt by `build`.
+$(STAMP): pyproject.toml setup.py | $(VPY)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+build: install
+	$(VPY) setup.py -q build_ext --inplace -j 2
+
+# Memcached comes from Debian's packages when the machine lacks it.
+memcached:
+	@command -v memcached >/dev/null 2>&1 || { \
+	  echo "installing memcached from Debian packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
+
+test: build memcached
+	$(VPY) -m pytest
+
+bench: build
+	$(VPY) bench/bench_codec.py
+
+clean:
+	rm -rf build amfast/ext/*.c amfast/ext/*.so amfast/ext/*.html
