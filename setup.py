@@ -2,7 +2,7 @@
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-EXT_MODULES = ["buffer", "encoder", "decoder"]
+EXT_MODULES = ["encoder", "decoder"]
 
 extensions = [
     Extension(f"amfast.ext.{name}", [f"amfast/ext/{name}.pyx"])

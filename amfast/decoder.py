@@ -1,0 +1,38 @@
+"""Decode AMF0/AMF3 values and remoting packets (AmFast's ``Decoder``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from amfast.class_def import ClassDefMapper
+from amfast.ext.decoder import DecodeError, DecoderContext, decode, decode_packet
+
+__all__ = ["Decoder", "DecodeError"]
+
+
+class Decoder:
+    """Decoding options; each call decodes with fresh reference tables.
+
+    ``raw`` may be bytes, bytearray, memoryview or a file-like object (read to
+    its end).  See docs/codec.md for the options and the type mapping.
+    """
+
+    def __init__(self, amf3: bool = False, class_def_mapper: ClassDefMapper | None = None,
+                 aware_datetimes: bool = False, xml_type: str = "minidom",
+                 max_depth: int = 512):
+        self.amf3 = amf3
+        self.class_def_mapper = ClassDefMapper() if class_def_mapper is None else class_def_mapper
+        self.aware_datetimes = aware_datetimes
+        self.xml_type = xml_type
+        self.max_depth = max_depth
+
+    def _context(self, raw: Any, amf3: bool | None) -> DecoderContext:
+        return DecoderContext(raw, self.class_def_mapper, self.amf3 if amf3 is None else amf3,
+                              self.aware_datetimes, self.xml_type, self.max_depth)
+
+    def decode(self, raw: Any, amf3: bool | None = None) -> Any:
+        """Decode one value (AMF3 when ``amf3``, else AMF0; None means the default)."""
+        return decode(self._context(raw, amf3))
+
+    def decode_packet(self, raw: Any, amf3: bool | None = None) -> Any:
+        """Decode an AMF remoting packet into an ``amfast.remoting.Packet``."""
+        return decode_packet(self._context(raw, amf3))
