@@ -264,7 +264,7 @@ cdef class DecoderContext:
         self.pos += 1
         return True
 
-    cdef int amf0_pairs_into(self, dict target) except -1:
+    cdef int amf0_pairs_into(self, object target) except -1:
         cdef str key
         while True:
             key = self.amf0_utf8()
@@ -457,13 +457,13 @@ cdef class DecoderContext:
         self.enter()
         if t.class_def is None:
             if t.alias:
-                vals = TypedObject(t.alias, t.names, t.dynamic)
+                obj = TypedObject(t.alias, t.names, t.dynamic)
             else:
-                vals = {}
-            self.obj_refs.append(vals)
-            self.amf3_members_into(t, vals)
+                obj = {}
+            self.obj_refs.append(obj)
+            self.amf3_members_into(t, obj)
             self.depth -= 1
-            return vals
+            return obj
         if t.class_ is not None:
             obj = t.class_.__new__(t.class_)
         else:
@@ -478,7 +478,7 @@ cdef class DecoderContext:
         self.depth -= 1
         return obj
 
-    cdef int amf3_members_into(self, _Trait t, dict target) except -1:
+    cdef int amf3_members_into(self, _Trait t, object target) except -1:
         cdef str key
         for key in t.names:
             target[key] = self.decode3()
