@@ -8,8 +8,6 @@ bounded by an explicit counter, never by the C stack.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.datetime cimport import_datetime, datetime_new
-from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.ref cimport Py_INCREF
 from libc.math cimport isfinite, llround, floor
 
 from amfast.ext.amf cimport *
@@ -284,11 +282,11 @@ cdef class DecoderContext:
         cdef unsigned long n = self.u32()
         cdef Py_ssize_t i
         self.check_count(n, MIN_ITEM_BYTES)
-        cdef list items = [None] * n
+        cdef list items = []
         self.enter()
         self.refs0.append(items)
         for i in range(n):
-            items[i] = self.decode0()
+            items.append(self.decode0())
         self.depth -= 1
         return items
 
@@ -400,13 +398,11 @@ cdef class DecoderContext:
         key = self.amf3_str()
         self.enter()
         if not key:
-            items = PyList_New(n)
-            for i in range(n):
-                Py_INCREF(None)
-                PyList_SET_ITEM(items, i, None)
+            # Grown item by item: a declared count is never trusted for allocation.
+            items = []
             self.obj_refs.append(items)
             for i in range(n):
-                items[i] = self.decode3()
+                items.append(self.decode3())
             self.depth -= 1
             return items
         mixed = {}
@@ -539,7 +535,7 @@ cdef class DecoderContext:
             kind = "double"
         else:
             self.check_count(n, 4)
-            items = PyList_New(0)
+            items = []
             for i in range(n):
                 raw = self.u32()
                 if marker == AMF3_VECTOR_INT and raw & 0x80000000:
