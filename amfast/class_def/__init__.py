@@ -172,6 +172,10 @@ class ClassDefMapper:
             self._by_alias[alias] = _ProxyClassDef(alias)
         self.mapClass(ClassDef(AsError, "Error", ("errorId", "name", "message"), amf3=False,
                                _built_in=True))
+        # The Flex messages travel in every remoting conversation, so every mapper knows them.
+        from amfast.remoting.flex_messages import class_defs
+        for class_def in class_defs():
+            self.mapClass(class_def)
 
     def mapClass(self, class_def: ClassDef) -> None:
         """Map ``class_def.class_`` to ``class_def.alias`` (replacing earlier mappings)."""
