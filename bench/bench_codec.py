@@ -20,7 +20,7 @@ Datasets (seeded, so every process builds the same data):
      vocabulary, a naive UTC datetime in whole milliseconds, a list of ints, a small dict)
   b  1,000 typed records: ``Record`` instances mapped as the sealed class "bench.Record"
      (amfast ClassDef; pyamf.register_class with ``__amf__`` made sealed and AMF3 inside AMF0
-     like a ClassDef, so both write the same bytes)
+     like a ClassDef: the same sealed objects, pyamf just lists the sealed names sorted)
   c  10,000 short strings, half from a vocabulary of 200, half unique
   d  100,000 small ints (0..9999)
 
