@@ -8,7 +8,7 @@ endif
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.amfast-installed
 
-.PHONY: install build test bench clean memcached
+.PHONY: install build test bench demo clean memcached
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ memcached:
 	@command -v memcached >/dev/null 2>&1 || { \
 	  echo "installing memcached from Debian packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
+
+# The example server on 127.0.0.1:8000 with the in-memory managers.
+demo: build
+	$(VPY) examples/hello/server.py 8000
 
 test: build memcached
 	$(VPY) -m pytest
