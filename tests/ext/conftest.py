@@ -134,7 +134,7 @@ def expected_image(value, amf3: bool):
         return AsVector([expected_image(v, True) if value.type == "object" else v
                          for v in value], type=value.type, fixed=value.fixed,
                         class_name=value.class_name)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [expected_image(v, amf3) for v in value]
     if isinstance(value, dict):
         return {str(k): expected_image(v, amf3) for k, v in value.items()}
