@@ -1,0 +1,138 @@
+"""The channel set the remoting tests serve, in process and over HTTP.
+
+``build_channel_set()`` maps:
+
+* channels ``/amf`` (default body limit) and ``/small`` (``max_body_size=SMALL_MAX``);
+* service ``svc``: ``echo``, ``args`` (returns its argument list), ``fail`` (ValueError),
+  ``fault`` (a FaultError with its own code, detail and content), ``secret`` (secure),
+  ``ext`` (an ExtCallableTarget reporting what it sees of the packet and message),
+  ``unencodable`` (returns a function);
+* service ``echo`` with target ``echo`` (what the real-client captures call);
+* ``plain`` in the default service (targets without a dot);
+* header targets ``Remember`` (stores its value on the packet and in ``recorder``) and
+  ``Explode`` (raises);
+* command target ``CommandMessage.TRIGGER_CONNECT_OPERATION`` (13), which records the
+  command body and returns ``{"got": body}``.
+
+Login accepts user ``correct`` with password ``correct``.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from amfast import remoting
+from amfast.remoting.channel import SecurityError
+from amfast.remoting.flex_messages import AbstractMessage, CommandMessage, FaultError
+from amfast.remoting.wsgi_channel import WsgiChannel, WsgiChannelSet
+
+SMALL_MAX = 1024
+GOOD_USER = ("correct", "correct")
+
+
+class AuthChannelSet(WsgiChannelSet):
+    def login(self, user, password):
+        if (user, password) == GOOD_USER:
+            return True
+        raise SecurityError("Invalid credentials.")
+
+
+class Recorder:
+    """What header and command targets received (thread-safe)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.headers: list = []
+        self.commands: list = []
+
+    def add(self, kind: str, value: Any) -> None:
+        with self._lock:
+            getattr(self, kind).append(value)
+
+
+def echo(value):
+    return value
+
+
+def args(*values):
+    return list(values)
+
+
+def fail(*_):
+    raise ValueError("boom")
+
+
+def fault():
+    raise FaultError("custom fault", detail="some detail", content={"why": "because"},
+                     faultCode="App.Custom")
+
+
+def secret():
+    return "secret value"
+
+
+def plain(value):
+    return f"plain:{value}"
+
+
+def unencodable():
+    return unencodable  # a function: the encoder refuses it
+
+
+def ext(packet, message, *values):
+    flex = message.body[0] if message.target == "null" else None
+    return {
+        "target": message.target,
+        "response": message.response,
+        "client_type": packet.client_type,
+        "channel": packet.channel.name,
+        "authenticated": bool(packet.authenticated),
+        "remembered": getattr(packet, "remembered", None),
+        "flex_class": type(flex).__name__ if flex is not None else None,
+        "flex_operation": getattr(flex, "operation", None),
+        "args": list(values),
+    }
+
+
+def build_channel_set(debug: bool = False) -> tuple[AuthChannelSet, Recorder]:
+    recorder = Recorder()
+    channel_set = AuthChannelSet(debug=debug)
+    channel_set.mapChannel(WsgiChannel("amf"))
+    channel_set.mapChannel(WsgiChannel("small", max_body_size=SMALL_MAX))
+    mapper = channel_set.service_mapper
+
+    svc = remoting.Service("svc")
+    for func in (echo, args, fail, fault, unencodable):
+        svc.mapTarget(remoting.CallableTarget(func, func.__name__))
+    svc.mapTarget(remoting.CallableTarget(secret, "secret", secure=True))
+    svc.mapTarget(remoting.ExtCallableTarget(ext, "ext"))
+    mapper.mapService(svc)
+
+    echo_service = remoting.Service("echo")
+    echo_service.mapTarget(remoting.CallableTarget(echo, "echo"))
+    mapper.mapService(echo_service)
+
+    mapper.default_service.mapTarget(remoting.CallableTarget(plain, "plain"))
+
+    def remember(packet, header, value):
+        packet.remembered = value
+        recorder.add("headers", value)
+
+    def explode(value):
+        raise ValueError("header exploded")
+
+    mapper.packet_header_service.mapTarget(remoting.ExtCallableTarget(remember, "Remember"))
+    mapper.packet_header_service.mapTarget(remoting.CallableTarget(explode, "Explode"))
+
+    def trigger_connect(body):
+        recorder.add("commands", body)
+        return {"got": body}
+
+    mapper.command_service.mapTarget(
+        remoting.CallableTarget(trigger_connect, CommandMessage.TRIGGER_CONNECT_OPERATION))
+    return channel_set, recorder
+
+
+def dsid(message: AbstractMessage) -> Any:
+    headers = message.headers if isinstance(message.headers, dict) else {}
+    return headers.get(AbstractMessage.FLEX_CLIENT_ID_HEADER)
