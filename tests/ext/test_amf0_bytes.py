@@ -85,6 +85,8 @@ BOTH_WAYS = [
                  h("0B") + dbl(1577934245000.0) + h("0000"), id="datetime-aware-to-utc"),
     pytest.param(datetime.date(2020, 1, 2), h("0B") + dbl(1577923200000.0) + h("0000"),
                  id="date"),
+    pytest.param(datetime.datetime(9999, 12, 31, 23, 59, 59, 999000),
+                 h("0B") + dbl(253402300799999.0) + h("0000"), id="datetime-year-9999"),
     pytest.param(b"ab", h("11 0C 05 61 62"), id="bytes"),
     pytest.param(bytearray(b"\x00"), h("11 0C 03 00"), id="bytearray"),
     pytest.param(memoryview(b"ab"), h("11 0C 05 61 62"), id="memoryview"),
@@ -331,6 +333,18 @@ def test_xml_encodes(make):
     (length,) = struct.unpack(">I", raw[1:5])
     assert length == len(raw) - 5
     _assert_same_xml(raw[5:].decode("utf-8"))
+
+
+def test_xml_takes_no_reference_slot():
+    # The AMF0 object table holds objects and arrays only: XML is written inline every time,
+    # and the object after it is slot 1.
+    doc = xml.dom.minidom.parseString("<a/>")
+    d = {}
+    one = enc(doc)
+    raw = strict(one, one, h("03") + END, h("07 0001"))
+    assert enc([doc, doc, d, d]) == raw
+    got = dec(raw)
+    assert got[2] == {} and got[3] is got[2]
 
 
 def test_xml_decodes():

@@ -83,6 +83,10 @@ BOTH_WAYS = [
                                    tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
                  h("08 01") + dbl(1577934245000.0), id="datetime-aware-to-utc"),
     pytest.param(datetime.date(2020, 1, 2), h("08 01") + dbl(1577923200000.0), id="date"),
+    pytest.param(datetime.datetime(9999, 12, 31, 23, 59, 59, 999000),
+                 h("08 01") + dbl(253402300799999.0), id="datetime-year-9999"),
+    pytest.param(datetime.datetime(1, 1, 1), h("08 01") + dbl(-62135596800000.0),
+                 id="datetime-year-1"),
     pytest.param(b"ab", h("0C 05 61 62"), id="bytes"),
     pytest.param(b"", h("0C 01"), id="bytes-empty"),
     pytest.param(bytearray(b"\x00\xff"), h("0C 05 00 FF"), id="bytearray"),
@@ -480,6 +484,15 @@ def test_repeat_proxied_dict_is_an_object_reference():
     assert enc([d, d], use_proxies=True) == raw
     got = dec(raw)
     assert got == [{"a": 1}, {"a": 1}] and got[0] is got[1]
+
+
+def test_collection_containing_itself():
+    # Slot 0 is the ArrayCollection (and its inner array, slot 1): a reference to slot 0
+    # from inside is the list itself, as with any other cycle.
+    got = dec(h("0A 07") + AC + h("09 03 01 0A 00"))
+    assert type(got) is list and len(got) == 1 and got[0] is got
+    got = dec(h("0A 07") + OP + h("0A 0B 01 03 73 0A 00 01"))
+    assert list(got) == ["s"] and got["s"] is got
 
 
 def test_collections_decode_unwrapped():

@@ -181,6 +181,27 @@ def test_royale_publish():
     assert field(msg, "headers")["DSSubtopic"] == "room1"
 
 
+SMALL_MESSAGES = [
+    pytest.param("royale_poll_small.bin", "CommandMessage", {"operation": 2, "destination": ""},
+                 id="DSC-poll"),
+    pytest.param("royale_publish_small.bin", "AsyncMessage",
+                 {"destination": "chat", "body": {"text": "hello from royale", "n": 1}},
+                 id="DSA-publish"),
+]
+
+
+@pytest.mark.parametrize("name, kind, fields", SMALL_MESSAGES)
+def test_royale_small_messages(name, kind, fields):
+    if not _decodable(name):
+        pytest.skip(f"{SMALL[name]} is not mapped yet")
+    msg = flex_message(name)
+    assert alias_of(msg) in (MESSAGES + kind, SMALL[name])
+    for key, value in fields.items():
+        assert_amf_equal(field(msg, key), value, loose_numbers=True)
+    assert field(msg, "headers")["DSId"] == "922D472E-DA8F-42A1-8666-7BC59BFE6F55"
+    assert len(str(field(msg, "messageId"))) == 36
+
+
 def test_client_sync_reply():
     packet = Decoder().decode_packet(_raw("response_poll_clientsync_chatstub.bin"))
     (message,) = packet.messages

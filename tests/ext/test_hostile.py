@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import amfast
+from amfast.class_def import ClassDef
 from tests.ext.conftest import (DecodeError, EncodeError, Ext, Point, dbl, decode, encode,
                                 h, make_mapper, utf0, utf3)
 
@@ -103,6 +104,34 @@ BAD_REFERENCES = [
 @pytest.mark.parametrize("amf3, raw", BAD_REFERENCES)
 def test_reference_out_of_range(amf3, raw):
     assert_decode_error(raw, amf3)
+
+
+# ----------------------------------------------------------------- mapped aliases, wrong traits
+
+WRONG_TRAITS = [
+    pytest.param(h("0A 0B") + utf3("flex.messaging.io.ArrayCollection") + h("01"),
+                 id="collection-alias-dynamic-traits"),
+    pytest.param(h("0A 03") + utf3("flex.messaging.io.ObjectProxy"),
+                 id="proxy-alias-sealed-traits"),
+    pytest.param(h("0A 07") + utf3("flex.messaging.messages.RemotingMessage") + h("01"),
+                 id="sealed-class-externalizable-traits"),
+    pytest.param(h("0A 07") + utf3("Error") + h("01"), id="error-externalizable-traits"),
+    # DSC whose messageIdBytes (2nd flag byte, bit 1) is a string, not a 16-byte ByteArray.
+    pytest.param(h("0A 07") + utf3("DSC") + h("80 02 06 03 61 00 00"),
+                 id="small-message-bad-uuid"),
+]
+
+
+@pytest.mark.parametrize("raw", WRONG_TRAITS)
+def test_mapped_alias_with_wrong_traits(raw):
+    """Traits that do not fit the mapped class: a usable value or a DecodeError, nothing else."""
+    try:
+        value = decode(raw, True)
+    except DecodeError as err:
+        assert type(err.offset) is int
+    else:
+        assert not isinstance(value, ClassDef), "decoded an uninitialised ClassDef"
+        repr(value)
 
 
 # ----------------------------------------------------------------- declared lengths
