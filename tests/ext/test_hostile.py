@@ -249,16 +249,50 @@ _DEEP_SCRIPT = textwrap.dedent("""
 """) % (KINDS,)
 
 
-def test_deep_nesting_in_a_separate_process():
-    """100000 nested containers: DecodeError (never RecursionError or a crash)."""
-    proc = subprocess.run([sys.executable, "-c", _DEEP_SCRIPT], cwd=REPO, capture_output=True,
+def _run_isolated(script: str) -> dict:
+    """Run ``script`` in a fresh interpreter (a crash must not take the suite down); it
+    prints one JSON object as its last line."""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, f"crashed ({proc.returncode}): {proc.stderr[-2000:]}"
-    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_deep_nesting_in_a_separate_process():
+    """100000 nested containers: DecodeError (never RecursionError or a crash)."""
+    results = _run_isolated(_DEEP_SCRIPT)
     bad = {k: v for k, v in results.items()
            if (k.startswith("decode") and v != "DecodeError")
            or (k.startswith("encode") and v not in ("refused", "encoded"))}
     assert not bad, bad
+
+
+_HUGE_MAX_DEPTH_SCRIPT = textwrap.dedent("""
+    import json
+    from amfast.decoder import Decoder, DecodeError
+    out = {}
+    for amf3, raw in ((True, b"\\x09\\x03\\x01" * 100000 + b"\\x01"),
+                      (False, b"\\x0a\\x00\\x00\\x00\\x01" * 100000 + b"\\x05")):
+        try:
+            decoder = Decoder(amf3=amf3, max_depth=10 ** 6)
+        except ValueError:
+            out[str(amf3)] = "setting refused"
+            continue
+        try:
+            decoder.decode(raw)
+            out[str(amf3)] = "decoded"
+        except DecodeError:
+            out[str(amf3)] = "DecodeError"
+        except BaseException as err:
+            out[str(amf3)] = type(err).__name__
+    print(json.dumps(out))
+""")
+
+
+def test_huge_max_depth_never_crashes():
+    """A max_depth beyond what the C stack holds is refused or handled, never a segfault."""
+    results = _run_isolated(_HUGE_MAX_DEPTH_SCRIPT)
+    assert set(results.values()) <= {"setting refused", "decoded", "DecodeError"}, results
 
 
 # ----------------------------------------------------------------- invalid UTF-8
