@@ -13,6 +13,7 @@ import datetime
 import decimal
 import math
 import struct
+import sys
 
 import pytest
 from hypothesis import strategies as st
@@ -341,4 +342,15 @@ def make_mapper() -> ClassDefMapper:
 @pytest.fixture
 def mapper() -> ClassDefMapper:
     return make_mapper()
+
+
+@pytest.fixture
+def probe_module(tmp_path, monkeypatch) -> str:
+    """The name of an importable module that no test imports: decoding an alias naming it
+    must leave it out of ``sys.modules``."""
+    name = "amfast_probe_never_imported"
+    (tmp_path / f"{name}.py").write_text("class Evil:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return name
 

@@ -5,6 +5,7 @@ import datetime
 import decimal
 import math
 import struct
+import sys
 import xml.dom.minidom
 import xml.etree.ElementTree as ET
 
@@ -293,6 +294,9 @@ def test_decoding_calls_neither_init_nor_setattr(mapper):
     raw = h("11 0A 13") + utf3("test.Guarded") + h("03 78 04 05")
     got = dec(raw, class_def_mapper=mapper)
     assert type(got) is Guarded and vars(got) == {"x": 5}
+    raw = h("10") + utf0("test.Guarded") + utf0("x") + num(5.0) + END
+    got = dec(raw, class_def_mapper=mapper)
+    assert type(got) is Guarded and vars(got) == {"x": 5.0}
 
 
 def test_unknown_alias_is_typed_object_and_reencodes():
@@ -306,6 +310,12 @@ def test_unknown_alias_is_typed_object_and_reencodes():
 def test_alias_os_system_is_inert():
     got = dec(h("10") + utf0("os.system") + utf0("a") + h("05") + END)
     assert isinstance(got, TypedObject) and got.alias == "os.system" and dict(got) == {"a": None}
+
+
+def test_alias_never_imports(probe_module):
+    got = dec(h("10") + utf0(f"{probe_module}.Evil") + END)
+    assert isinstance(got, TypedObject) and got.alias == f"{probe_module}.Evil"
+    assert probe_module not in sys.modules
 
 
 def test_proxies_are_plain_in_amf0():

@@ -15,9 +15,9 @@ import pytest
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsProxy,
                                        AsVector, TypedObject)
 from amfast.encoder import Encoder
-from tests.ext.conftest import (INT29_MAX, INT29_MIN, DecodeError, Dyn, EncodeError, Ext, Guarded, Node,
-                                Point, SubPoint, assert_amf_equal, dbl, decode, encode,
-                                expected_image, h, read_u29, utf3)
+from tests.ext.conftest import (INT29_MAX, INT29_MIN, DecodeError, Dyn, EncodeError, Ext,
+                                Guarded, Node, Point, SubPoint, assert_amf_equal, dbl, decode,
+                                encode, expected_image, h, read_u29, utf3)
 
 UTC = datetime.timezone.utc
 AC = utf3("flex.messaging.io.ArrayCollection")
@@ -444,14 +444,11 @@ def test_externalizable_traits_for_a_sealed_class_is_an_error(mapper):
         dec(h("0A 07") + utf3("test.Point") + h("04 01 04 02"), class_def_mapper=mapper)
 
 
-def test_alias_never_imports(tmp_path, monkeypatch):
-    name = "amfast_probe_never_imported"
-    (tmp_path / f"{name}.py").write_text("class Evil:\n    pass\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    raw = h("0A 1B") + utf3(f"{name}.Evil") + h("03 61 04 01 01")
+def test_alias_never_imports(probe_module):
+    raw = h("0A 1B") + utf3(f"{probe_module}.Evil") + h("03 61 04 01 01")
     got = dec(raw)
-    assert isinstance(got, TypedObject) and got.alias == f"{name}.Evil"
-    assert name not in sys.modules
+    assert isinstance(got, TypedObject) and got.alias == f"{probe_module}.Evil"
+    assert probe_module not in sys.modules
 
 
 # ----------------------------------------------------------------- ArrayCollection, ObjectProxy
