@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from amfast.class_def import ClassDefMapper
-from amfast.ext.decoder import DecodeError, DecoderContext, decode, decode_packet
+from amfast.ext.decoder import DecodeError, DecoderContext, check_options, decode, decode_packet
 
 __all__ = ["Decoder", "DecodeError"]
 
@@ -19,6 +19,7 @@ class Decoder:
     def __init__(self, amf3: bool = False, class_def_mapper: ClassDefMapper | None = None,
                  aware_datetimes: bool = False, xml_type: str = "minidom",
                  max_depth: int = 512):
+        check_options(xml_type, max_depth)
         self.amf3 = amf3
         self.class_def_mapper = ClassDefMapper() if class_def_mapper is None else class_def_mapper
         self.aware_datetimes = aware_datetimes

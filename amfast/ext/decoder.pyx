@@ -15,7 +15,7 @@ from amfast.ext.amf cimport *
 import datetime as _datetime
 
 from amfast import AmFastError
-from amfast.class_def import ClassDef, ClassDefMapper, _ProxyClassDef
+from amfast.class_def import ClassDef, ClassDefMapper, ExternClassDef, _ProxyClassDef
 from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
 from amfast.xml_values import XML_TYPES, XmlRefused, parse_xml
 
@@ -29,6 +29,8 @@ cdef object _DEFAULT_GET_INSTANCE = ClassDef.getInstance
 cdef object _DEFAULT_APPLY = ClassDef.applyAttrVals
 # Bytes that a value of each container kind takes at the least, to bound declared counts.
 cdef Py_ssize_t MIN_ITEM_BYTES = 1
+# Deeper nesting than this could exhaust a thread's C stack, whatever max_depth says.
+HARD_MAX_DEPTH = 4096
 
 
 class DecodeError(AmFastError):
@@ -39,6 +41,14 @@ class DecodeError(AmFastError):
         if offset is not None:
             message = f"{message} (at byte {offset})"
         AmFastError.__init__(self, message)
+
+
+def check_options(str xml_type, int max_depth) -> None:
+    """ValueError for an unknown ``xml_type`` or a ``max_depth`` out of range."""
+    if xml_type not in XML_TYPES:
+        raise ValueError(f"xml_type must be one of {XML_TYPES}")
+    if not 0 < max_depth <= HARD_MAX_DEPTH:
+        raise ValueError(f"max_depth must be between 1 and {HARD_MAX_DEPTH}")
 
 
 cdef class _Trait:
@@ -86,8 +96,7 @@ cdef class DecoderContext:
             raise DecodeError(
                 f"cannot decode from {type(buffer).__name__}: give bytes, bytearray, "
                 "memoryview or a file-like object")
-        if xml_type not in XML_TYPES:
-            raise ValueError(f"xml_type must be one of {XML_TYPES}")
+        check_options(xml_type, max_depth)
         self.data = <const unsigned char*>self.source
         self.length = len(self.source)
         self.pos = 0
@@ -191,10 +200,13 @@ cdef class DecoderContext:
 
     cdef object make_date(self, double ms, Py_ssize_t at):
         cdef long long us, days, rem
+        cdef double whole
         cdef int y, m, d
         if not isfinite(ms) or not -62135596800000.0 <= ms <= 253402300799999.0:
             raise DecodeError(f"date {ms} ms is out of range", at)
-        us = llround(ms * 1000.0)
+        # Whole milliseconds and the fraction apart: ms * 1000 would lose microseconds.
+        whole = floor(ms)
+        us = <long long>whole * 1000 + llround((ms - whole) * 1000.0)
         days = <long long>floor(<double>us / 86400000000.0)
         rem = us - days * 86400000000LL
         amf_civil_from_days(days, &y, &m, &d)
@@ -384,7 +396,8 @@ cdef class DecoderContext:
             return self.amf3_dictionary(at)
         raise DecodeError(f"unknown AMF3 marker 0x{marker:02X}", at)
 
-    cdef object amf3_array(self):
+    cdef object amf3_array(self, list into=None):
+        """An array; a dense one is filled into ``into`` when given (see amf3_proxied)."""
         cdef Py_ssize_t at = self.pos
         cdef unsigned long ref = self.u29()
         cdef unsigned long n, i
@@ -399,7 +412,7 @@ cdef class DecoderContext:
         self.enter()
         if not key:
             # Grown item by item: a declared count is never trusted for allocation.
-            items = []
+            items = [] if into is None else into
             self.obj_refs.append(items)
             for i in range(n):
                 items.append(self.decode3())
@@ -431,6 +444,10 @@ cdef class DecoderContext:
             for i in range(count):
                 t.names.append(self.amf3_str())
         t.class_def = (self.class_def_mapper.getClassDefByAlias(t.alias) if t.alias else None)
+        if t.class_def is not None and t.external != isinstance(t.class_def, ExternClassDef):
+            raise DecodeError(f"class {t.alias!r} arrives with "
+                              f"{'externalizable' if t.external else 'sealed/dynamic'} traits "
+                              "that do not match its ClassDef", at)
         if t.class_def is not None and not t.external:
             t.decode_types = t.class_def.decode_types
             if (type(t.class_def).getInstance is _DEFAULT_GET_INSTANCE
@@ -440,7 +457,8 @@ cdef class DecoderContext:
         self.trait_refs.append(t)
         return t
 
-    cdef object amf3_object(self):
+    cdef object amf3_object(self, dict into=None):
+        """An object; an anonymous one is filled into ``into`` when given (see amf3_proxied)."""
         cdef Py_ssize_t at = self.pos
         cdef unsigned long ref = self.u29()
         cdef _Trait t
@@ -455,7 +473,7 @@ cdef class DecoderContext:
             if t.alias:
                 obj = TypedObject(t.alias, t.names, t.dynamic)
             else:
-                obj = {}
+                obj = {} if into is None else into
             self.obj_refs.append(obj)
             self.amf3_members_into(t, obj)
             self.depth -= 1
@@ -493,11 +511,7 @@ cdef class DecoderContext:
                               "bytes cannot be read", at)
         self.enter()
         if isinstance(t.class_def, _ProxyClassDef):
-            # ArrayCollection/ObjectProxy: the wrapper and the wrapped value are one object.
-            slot = len(self.obj_refs)
-            self.obj_refs.append(None)
-            value = self.decode3()
-            self.obj_refs[slot] = value
+            value = self.amf3_proxied()
         else:
             value = t.class_def.getInstance()
             self.obj_refs.append(value)
@@ -505,9 +519,39 @@ cdef class DecoderContext:
             self.amf3 = True
             try:
                 t.class_def.readExternal(value, self)
+            except DecodeError:
+                raise
+            except Exception as exc:
+                raise DecodeError(f"{t.alias!r} could not read its external form: "
+                                  f"{type(exc).__name__}: {exc}", at) from exc
             finally:
                 self.amf3 = was_amf3
         self.depth -= 1
+        return value
+
+    cdef object amf3_proxied(self):
+        """The value inside an ArrayCollection/ObjectProxy: the wrapper and it are one object.
+
+        An inline array or anonymous object is filled into the object the
+        wrapper's table slot already holds, so references to the wrapper made
+        from inside (cycles) resolve to the value too.
+        """
+        cdef Py_ssize_t slot = len(self.obj_refs)
+        cdef unsigned char marker
+        self.need(2)
+        marker = self.data[self.pos]
+        if marker == AMF3_ARRAY and self.data[self.pos + 1] & 1:
+            self.obj_refs.append([])
+            self.pos += 1
+            value = self.amf3_array(self.obj_refs[slot])
+        elif marker == AMF3_OBJECT and self.data[self.pos + 1] & 1:
+            self.obj_refs.append({})
+            self.pos += 1
+            value = self.amf3_object(self.obj_refs[slot])
+        else:
+            self.obj_refs.append(None)
+            value = self.decode3()
+        self.obj_refs[slot] = value
         return value
 
     cdef object amf3_vector(self, unsigned char marker, Py_ssize_t at):

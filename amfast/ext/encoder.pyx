@@ -429,8 +429,6 @@ cdef class EncoderContext:
         if isinstance(value, (AsProxy, AsNoProxy)):
             return self.encode0(value.source)
         if is_xml(value):
-            if self.amf0_ref(value):
-                return 0
             self.put_byte(AMF0_XML)
             return self.amf0_long_utf8(xml_to_string(value))
         if self.amf0_ref(value):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import amfast
 from amfast.class_def.as_types import AsError
 from amfast.remoting.errors import RemotingError, SecurityError
-from amfast.remoting.flex_messages import AbstractMessage, CommandMessage, ErrorMessage
+from amfast.remoting.flex_messages import AbstractMessage, ErrorMessage
 from amfast.remoting import targets
 
 
@@ -76,7 +76,9 @@ class Message:
         """The reply to this call; a failure becomes a fault reply, never an exception."""
         try:
             if self.is_flex_msg:
-                reply_body = self.body[0].invoke(packet, self)
+                flex_msg = self.body[0]
+                flex_msg.connection = packet.channel.getFlexConnection(flex_msg)
+                reply_body = flex_msg.invoke(packet, self)
                 suffix = self.FAILED_TARGET if isinstance(reply_body, ErrorMessage) \
                     else self.SUCCESS_TARGET
                 return Message(f"{self.response}{suffix}", "", reply_body)
@@ -247,10 +249,7 @@ class ServiceMapper:
         self.packet_header_service = Service(Service.PACKET_HEADER_SERVICE)
         self.command_service = Service(Service.COMMAND_SERVICE)
         self.default_service = Service(Service.DEFAULT_SERVICE)
-        self.packet_header_service.mapTarget(
-            ExtCallableTarget(targets.nc_auth, targets.CREDENTIALS_HEADER))
-        self.command_service.mapTarget(
-            ExtCallableTarget(targets.client_ping, CommandMessage.CLIENT_PING_OPERATION))
+        targets.map_built_ins(self, ExtCallableTarget)
 
     def mapService(self, service: Service) -> None:
         self._services[service.name] = service

@@ -1,32 +1,50 @@
 """Channels receive packets for a ChannelSet, which holds the services and authentication."""
 from __future__ import annotations
 
-import uuid
-from typing import Iterator
+import threading
+import time
+from typing import Any, Iterator
 
-from amfast.encoder import EncodeError
+import amfast
 from amfast.remoting import Packet, ServiceMapper
+from amfast.remoting.connection import Connection
+from amfast.remoting.connection_manager import ConnectionManager, MemoryConnectionManager
 from amfast.remoting.endpoint import AmfEndpoint, Endpoint
 from amfast.remoting.errors import (ChannelError, ChannelFullError, NotConnectedError,
                                     SecurityError)
+from amfast.remoting.flex_messages import AbstractMessage, AsyncMessage, CommandMessage
+from amfast.remoting.subscription_manager import (MemorySubscriptionManager,
+                                                  SubscriptionManager)
+from amfast.remoting.targets import NIL_DSID
 
 __all__ = ["ChannelSet", "Channel", "HttpChannel", "ChannelError", "ChannelFullError",
            "NotConnectedError", "SecurityError"]
 
 
 class ChannelSet:
-    """The services and the channels that expose them.
+    """The services, the channels that expose them, the connections and the messaging.
 
     Subclass it and override ``login(user, password)`` (or AmFast's
     ``checkCredentials``) to enable authentication; either must raise
-    ``SecurityError`` for bad credentials.  With ``debug``, faults sent to
-    clients carry tracebacks.
+    ``SecurityError`` for bad credentials.  Expired connections are removed,
+    with their subscriptions, at most every ``clean_freq`` milliseconds while
+    requests come in.  With ``debug``, faults sent to clients carry tracebacks.
     """
 
-    def __init__(self, service_mapper: ServiceMapper | None = None, debug: bool = False):
+    def __init__(self, service_mapper: ServiceMapper | None = None,
+                 connection_manager: ConnectionManager | None = None,
+                 subscription_manager: SubscriptionManager | None = None,
+                 clean_freq: int = 300000, debug: bool = False):
         self.service_mapper = ServiceMapper() if service_mapper is None else service_mapper
+        self.connection_manager = (MemoryConnectionManager() if connection_manager is None
+                                   else connection_manager)
+        self.subscription_manager = (MemorySubscriptionManager() if subscription_manager is None
+                                     else subscription_manager)
+        self.clean_freq = clean_freq
         self.debug = debug
         self._channels: dict[str, Channel] = {}
+        self._clean_lock = threading.Lock()
+        self._last_clean = time.monotonic()
 
     def mapChannel(self, channel: "Channel") -> None:
         channel._channel_set = self
@@ -45,9 +63,79 @@ class ChannelSet:
     def __iter__(self) -> Iterator["Channel"]:
         return iter(list(self._channels.values()))
 
+    # -- connections ---------------------------------------------------------
+
     def generateId(self) -> str:
         """A new connection id."""
-        return str(uuid.uuid4())
+        return self.connection_manager.generateId()
+
+    def connect(self, channel: "Channel", connection_id: str | None = None) -> Connection:
+        """A new connection on ``channel`` (ChannelError if ``connection_id`` is taken)."""
+        return self.connection_manager.createConnection(channel, connection_id)
+
+    def getConnection(self, connection_id: str | None, touch: bool = True) -> Connection:
+        """The live connection with this id, else NotConnectedError.
+
+        An expired connection is disconnected on the way, subscriptions included.
+        """
+        self.cleanIfDue()
+        try:
+            return self.connection_manager.getConnection(connection_id, touch)
+        except NotConnectedError:
+            expired = (None if connection_id is None
+                       else self.connection_manager.getExpiredConnection(connection_id))
+            if expired is not None:
+                self.disconnect(expired)
+            raise
+
+    def disconnect(self, connection: Connection) -> None:
+        """Drop a connection and its subscriptions; its waiting requests return."""
+        self.subscription_manager.deleteConnection(connection)
+        self.connection_manager.deleteConnection(connection)
+
+    def clean(self) -> None:
+        """Disconnect expired connections and drop expired messages."""
+        now = self.connection_manager.now()
+        for connection in list(self.connection_manager.iterExpired(now)):
+            if amfast.log_debug:
+                amfast.logger.debug("cleaning expired %r", connection)
+            self.disconnect(connection)
+        self.subscription_manager.deleteExpiredMessages(now)
+
+    def cleanIfDue(self) -> None:
+        if time.monotonic() - self._last_clean < self.clean_freq / 1000:
+            return
+        if self._clean_lock.acquire(blocking=False):
+            try:
+                self._last_clean = time.monotonic()
+                self.clean()
+            finally:
+                self._clean_lock.release()
+
+    # -- messaging -------------------------------------------------------------
+
+    def publishMessage(self, msg: AsyncMessage) -> None:
+        """Deliver a message to every subscriber of its destination and subtopic."""
+        for connection_id in self.subscription_manager.publishMessage(msg):
+            self.notifyConnection(connection_id)
+
+    def publishObject(self, body: Any, topic: str, sub_topic: str | None = None,
+                      headers: dict | None = None, ttl: int = 10000) -> AsyncMessage:
+        """Publish ``body`` to ``topic`` (and ``sub_topic``) from server code."""
+        headers = dict(headers or {})
+        if sub_topic is not None:
+            headers[AsyncMessage.SUBTOPIC_HEADER] = sub_topic
+        msg = AsyncMessage(body=body, destination=topic, headers=headers, timeToLive=ttl)
+        self.publishMessage(msg)
+        return msg
+
+    def notifyConnection(self, connection_id: str) -> None:
+        """Wake the requests of this process waiting for the connection's messages."""
+        func = self.connection_manager.getNotifyFunc(connection_id)
+        if func is not None:
+            func()
+
+    # -- authentication -----------------------------------------------------------
 
     def login(self, user: str, password: str) -> bool:
         """Check credentials: return True, or raise ``SecurityError``."""
@@ -75,6 +163,32 @@ class Channel:
     def decode(self, raw: bytes) -> Packet:
         return self.endpoint.decodePacket(raw)
 
+    def connect(self, connection_id: str | None = None) -> Connection:
+        """A new connection on this channel (ChannelFullError past ``max_connections``)."""
+        if -1 < self.max_connections <= \
+                self.channel_set.connection_manager.getConnectionCount(self.name):
+            raise ChannelFullError(f"Channel '{self.name}' is full.")
+        return self.channel_set.connect(self, connection_id)
+
+    def disconnect(self, connection: Connection) -> None:
+        self.channel_set.disconnect(connection)
+
+    def getFlexConnection(self, flex_msg: AbstractMessage) -> Connection:
+        """The connection named by a Flex message's ``DSId``, made when needed.
+
+        A missing or ``nil`` id gets a new connection.  An id the server does not
+        know (expired, or from before a restart) gets fresh, unauthenticated
+        state under that id: a Flex client cannot change its id once it has one.
+        """
+        headers = flex_msg.headers if isinstance(flex_msg.headers, dict) else {}
+        connection_id = headers.get(AbstractMessage.FLEX_CLIENT_ID_HEADER)
+        if not connection_id or connection_id == NIL_DSID:
+            return self.connect()
+        try:
+            return self.channel_set.getConnection(str(connection_id))
+        except NotConnectedError:
+            return self.connect(str(connection_id))
+
     def invoke(self, packet: Packet) -> Packet:
         """The reply packet to ``packet``."""
         packet.channel = self
@@ -84,25 +198,76 @@ class Channel:
         """Encode a reply; a message whose result cannot be encoded becomes a fault."""
         try:
             return self.endpoint.encodePacket(response)
-        except EncodeError:
+        except Exception:
             if request is None:
                 raise
+        # Encoding runs user code (attributes, ClassDefs): any error fails only its message.
         for index, message in enumerate(response.messages):
             try:
                 self.endpoint.encodePacket(Packet(response.client_type, [], [message]))
-            except EncodeError as exc:
+            except Exception as exc:
                 response.messages[index] = request.messages[index].fail(request, exc)
         return self.endpoint.encodePacket(response)
 
 
 class HttpChannel(Channel):
-    """A channel reached over HTTP POST; requests above ``max_body_size`` bytes are refused."""
+    """A channel reached over HTTP POST.
+
+    ``wait_interval`` (ms): 0 answers polls at once; above 0 a poll with no
+    messages is held that long (long-polling) and returns as soon as a message
+    arrives.  ``poll_interval`` (ms) is how often a held poll also re-checks,
+    for messages published by other processes.  Requests above
+    ``max_body_size`` bytes are refused.
+    """
 
     CONTENT_TYPE = "application/x-amf"
     DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
 
     def __init__(self, name: str, max_connections: int = -1, endpoint: Endpoint | None = None,
+                 wait_interval: int = 0, poll_interval: int = 500,
                  max_body_size: int = DEFAULT_MAX_BODY_SIZE):
         Channel.__init__(self, name, max_connections, endpoint)
+        if wait_interval < 0:
+            raise ChannelError("wait_interval must be 0 (polling) or a time in milliseconds.")
+        self.wait_interval = wait_interval
+        self.poll_interval = poll_interval
         self.max_body_size = max_body_size
+        self._waiting: set[str] = set()
+        self._waiting_lock = threading.Lock()
+
+    def waitForMessage(self, packet: Packet, msg: Any, connection: Connection) -> list | None:
+        """A poll: the connection's messages, waiting up to ``wait_interval`` for some.
+
+        None means another poll of the same connection is already waiting.
+        """
+        subscriptions = self.channel_set.subscription_manager
+        messages = subscriptions.pollConnection(connection)
+        command = msg.body[0]
+        if messages or not self.wait_interval or len(packet.messages) > 1 or \
+                command.headers.get(CommandMessage.SUPPRESS_POLL_WAIT_HEADER):
+            return messages
+        with self._waiting_lock:
+            if connection.id in self._waiting:
+                return None
+            self._waiting.add(connection.id)
+        try:
+            return self._wait(connection, subscriptions)
+        finally:
+            with self._waiting_lock:
+                self._waiting.discard(connection.id)
+
+    def _wait(self, connection: Connection, subscriptions: SubscriptionManager) -> list:
+        wake = threading.Event()
+        connection.setNotifyFunc(wake.set)
+        deadline = time.monotonic() + self.wait_interval / 1000
+        try:
+            while True:
+                messages = subscriptions.pollConnection(connection)
+                remaining = deadline - time.monotonic()
+                if messages or remaining <= 0 or not connection.connected:
+                    return messages
+                wake.wait(min(remaining, self.poll_interval / 1000))
+                wake.clear()
+        finally:
+            connection.unSetNotifyFunc()
 

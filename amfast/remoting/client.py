@@ -8,18 +8,19 @@
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import threading
 import urllib.parse
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from amfast.class_def import ClassDefMapper
 from amfast.decoder import Decoder
 from amfast.encoder import Encoder
 from amfast.remoting import Header, Message, Packet
 from amfast.remoting.errors import RemotingError
-from amfast.remoting.flex_messages import (AbstractMessage, CommandMessage, ErrorMessage,
-                                           RemotingMessage)
+from amfast.remoting.flex_messages import (AbstractMessage, AsyncMessage, CommandMessage,
+                                           ErrorMessage, RemotingMessage)
 from amfast.remoting.targets import CREDENTIALS_HEADER, NIL_DSID
 
 __all__ = ["RemotingService", "RemotingFault", "HttpError"]
@@ -173,6 +174,142 @@ class RemotingService:
         message = RemotingMessage(body=list(args), destination=destination,
                                   operation=operation)
         return self.send_flex(message).body
+
+    # -- messaging (Producer/Consumer) ------------------------------------------------
+
+    def _command(self, operation: int, **fields: Any) -> AbstractMessage:
+        return self.send_flex(CommandMessage(operation=operation, **fields))
+
+    def login(self, user: str, password: str, charset: str = "utf-8") -> None:
+        """``ChannelSet.login``: authenticate the connection (RemotingFault on failure)."""
+        if self.client_id is None:
+            self.ping()
+        credentials = base64.b64encode(f"{user}:{password}".encode(charset)).decode("ascii")
+        self._command(CommandMessage.LOGIN_OPERATION, body=credentials,
+                      headers={CommandMessage.CREDENTIALS_CHARSET_HEADER: charset})
+
+    def logout(self) -> None:
+        self._command(CommandMessage.LOGOUT_OPERATION)
+
+    def subscribe(self, destination: str, sub_topic: str | None = None,
+                  selector: str | None = None, client_id: str | None = None) -> str:
+        """Subscribe a Consumer; returns its client id (assigned by the server when None)."""
+        if self.client_id is None:
+            self.ping()
+        headers: dict = {}
+        if sub_topic is not None:
+            headers[AsyncMessage.SUBTOPIC_HEADER] = sub_topic
+        if selector is not None:
+            headers[CommandMessage.SELECTOR_HEADER] = selector
+        ack = self._command(CommandMessage.SUBSCRIBE_OPERATION, destination=destination,
+                            clientId=client_id, headers=headers)
+        return ack.clientId
+
+    def unsubscribe(self, client_id: str, destination: str, sub_topic: str | None = None) -> None:
+        headers = {} if sub_topic is None else {AsyncMessage.SUBTOPIC_HEADER: sub_topic}
+        self._command(CommandMessage.UNSUBSCRIBE_OPERATION, destination=destination,
+                      clientId=client_id, headers=headers)
+
+    def poll(self) -> list:
+        """The messages waiting for this connection's Consumers (a long-poll may wait)."""
+        reply = self._command(CommandMessage.POLL_OPERATION)
+        if isinstance(reply, CommandMessage) and \
+                reply.operation == CommandMessage.CLIENT_SYNC_OPERATION:
+            return list(reply.body or ())
+        return []
+
+    def publish(self, destination: str, body: Any, sub_topic: str | None = None,
+                headers: dict | None = None) -> AbstractMessage:
+        """Publish like a Producer; returns the acknowledgement."""
+        if self.client_id is None:
+            self.ping()
+        headers = dict(headers or {})
+        if sub_topic is not None:
+            headers[AsyncMessage.SUBTOPIC_HEADER] = sub_topic
+        return self.send_flex(AsyncMessage(body=body, destination=destination, headers=headers))
+
+    def disconnect(self) -> None:
+        """Tell the server this connection is gone."""
+        self._command(CommandMessage.DISCONNECT_OPERATION)
+        self.client_id = None
+
+    def stream(self, url: str | None = None) -> "MessageStream":
+        """Open a streaming connection (``StreamingAMFChannel``) for this connection's id."""
+        if self.client_id is None:
+            self.ping()
+        return MessageStream(url or self.url, self.client_id, self.decoder, self.timeout)
+
+
+class MessageStream:
+    """An open stream: iterate to receive pushed messages; ``close()`` asks the server to end it.
+
+    Frames are ``<hex length>CRLF<AMF3 message>``; NUL bytes between frames
+    (padding, heartbeats) are skipped.  Iteration stops after the server's
+    DISCONNECT command.
+    """
+
+    def __init__(self, url: str, client_id: str, decoder: Decoder, timeout: float):
+        parts = urllib.parse.urlsplit(url)
+        self._url = parts
+        self.client_id = client_id
+        self._decoder = decoder
+        self._timeout = timeout
+        self._conn = http.client.HTTPConnection(parts.hostname, parts.port or 80,
+                                                timeout=timeout)
+        self._conn.request("POST", self._target("open"), f"DSId={client_id}",
+                           {"Content-Type": "application/x-www-form-urlencoded"})
+        self._response = self._conn.getresponse()
+        if self._response.status != 200:
+            raise HttpError(self._response.status, self._response.read())
+        self._buffer = b""
+        opened = self._next_message()
+        if not (isinstance(opened, AbstractMessage) and opened.correlationId == "open"):
+            raise RemotingError(f"stream did not open: {opened!r}")
+        #: The stream id the server assigned.
+        self.stream_id = opened.body
+
+    def _target(self, command: str, **params: str) -> str:
+        query = urllib.parse.urlencode(dict(command=command, version="1", **params))
+        return f"{self._url.path or '/'}?{query}"
+
+    def _fill(self) -> bool:
+        chunk = self._response.read1(65536)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _next_message(self) -> Any:
+        """The next framed message, or None at the end of the stream."""
+        while True:
+            self._buffer = self._buffer.lstrip(b"\0\r\n")
+            head, sep, rest = self._buffer.partition(b"\r\n")
+            if sep:
+                length = int(head, 16)
+                if len(rest) >= length:
+                    self._buffer = rest[length:]
+                    return self._decoder.decode(rest[:length], amf3=True)
+            if not self._fill():
+                return None
+
+    def __iter__(self) -> Iterator[AbstractMessage]:
+        while True:
+            msg = self._next_message()
+            if msg is None or (isinstance(msg, CommandMessage) and
+                               msg.operation == CommandMessage.DISCONNECT_OPERATION):
+                return
+            yield msg
+
+    def close(self) -> None:
+        """Ask the server to end the stream, then drop the connection."""
+        conn = http.client.HTTPConnection(self._url.hostname, self._url.port or 80,
+                                          timeout=self._timeout)
+        try:
+            conn.request("POST", self._target("close", streamId=str(self.stream_id)),
+                         f"DSId={self.client_id}",
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+            conn.getresponse().read()
+        finally:
+            conn.close()
+            self._conn.close()
 
 
 def _result(reply: Message) -> Any:

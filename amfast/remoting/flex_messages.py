@@ -1,12 +1,14 @@
 """Flex messages (``flex.messaging.messages.*``) and the small forms DSA, DSC and DSK."""
 from __future__ import annotations
 
+import copy
 import time
 import traceback
 import uuid
 from typing import Any
 
 from amfast import decode as amf_decode
+from amfast import encode as amf_encode
 from amfast.class_def import ClassDef, ExternClassDef
 from amfast.class_def.as_types import AsError
 from amfast.remoting.errors import FlexMessageError, SecurityError
@@ -90,8 +92,14 @@ class AbstractMessage:
         return error
 
     def _matchAcknowledge(self, ack: "AbstractMessage") -> None:
+        """Address a reply: correlation, client id, the connection id, the small form."""
         ack.correlationId = self.messageId
         ack.clientId = self.clientId
+        connection = getattr(self, "connection", None)
+        if connection is not None:
+            ack.headers[self.FLEX_CLIENT_ID_HEADER] = connection.id
+        if isinstance(self, SMALL_MESSAGE_TYPES):
+            to_small(ack)
 
 
 class RemotingMessage(AbstractMessage):
@@ -112,7 +120,7 @@ class RemotingMessage(AbstractMessage):
         target = packet.service_mapper.getTarget(self.destination, self.operation)
         if target is None:
             raise FlexMessageError(f"Operation '{self.destination}.{self.operation}' not found.")
-        if target.secure and not packet.authenticated:
+        if target.secure and not (packet.authenticated or self.connection.authenticated):
             raise SecurityError("Operation requires authentication.")
         ack = self.acknowledge(packet, msg)
         args = self.body if isinstance(self.body, (list, tuple)) else [self.body]
@@ -133,11 +141,43 @@ class AsyncMessage(AbstractMessage):
                                  timestamp, messageId)
         self.correlationId = correlationId
 
+    #: Headers that concern the publisher's own connection: never forwarded.
+    PRIVATE_HEADERS = (AbstractMessage.FLEX_CLIENT_ID_HEADER, AbstractMessage.ENDPOINT_HEADER,
+                       AbstractMessage.REMOTE_CREDENTIALS_HEADER,
+                       AbstractMessage.REMOTE_CREDENTIALS_CHARSET_HEADER)
+
+    def invoke(self, packet: Any, msg: Any) -> "AcknowledgeMessage":
+        """Publish this message to its destination's subscribers."""
+        channel_set = packet.channel.channel_set
+        if channel_set.subscription_manager.secure and not self.connection.authenticated:
+            raise SecurityError("Publishing requires authentication.")
+        ack = self.acknowledge(packet, msg)
+        published = copy.copy(self)
+        del published.connection
+        if isinstance(published, AsyncMessageExt):
+            published.__class__ = AsyncMessage
+        headers = self.headers if isinstance(self.headers, dict) else {}
+        published.headers = {name: value for name, value in headers.items()
+                             if name not in self.PRIVATE_HEADERS}
+        channel_set.publishMessage(published)
+        return ack
+
+    def personalize(self, client_id: str, small: bool = False) -> "AsyncMessage":
+        """A copy addressed to the subscriber ``client_id`` (the small form if asked)."""
+        msg = copy.copy(self)
+        msg.clientId = client_id
+        if small:
+            msg.__class__ = AsyncMessageExt
+        return msg
+
 
 class AcknowledgeMessage(AsyncMessage):
     """The successful reply to any Flex message."""
 
     ERROR_HINT_HEADER = "DSErrorHint"
+
+    # A reply sent to the server is not a publication.
+    invoke = AbstractMessage.invoke
 
 
 class CommandMessage(AsyncMessage):
@@ -167,6 +207,7 @@ class CommandMessage(AsyncMessage):
     PRESERVE_DURABLE_HEADER = "DSPreserveDurable"
     REMOVE_SUBSCRIPTIONS = "DSRemSub"
     SELECTOR_HEADER = "DSSelector"
+    SUPPRESS_POLL_WAIT_HEADER = "DSSuppressPollWait"
     SUBTOPIC_SEPARATOR = "_;_"
 
     def __init__(self, body: Any = None, clientId: str | None = None,
@@ -240,10 +281,40 @@ class ErrorMessage(AcknowledgeMessage):
 
 # -- small messages (ISmallMessage): DSA, DSC, DSK ------------------------------------
 
+
+class AsyncMessageExt(AsyncMessage):
+    """An AsyncMessage travelling in the small form ``DSA``."""
+
+
+class AcknowledgeMessageExt(AcknowledgeMessage):
+    """An AcknowledgeMessage travelling in the small form ``DSK``."""
+
+
+class CommandMessageExt(CommandMessage):
+    """A CommandMessage travelling in the small form ``DSC``."""
+
+
+_SMALL_FORMS = {AsyncMessage: AsyncMessageExt, AcknowledgeMessage: AcknowledgeMessageExt,
+                CommandMessage: CommandMessageExt}
+SMALL_MESSAGE_TYPES = tuple(_SMALL_FORMS.values())
+
+
+def to_small(msg: AbstractMessage) -> AbstractMessage:
+    """The message in its small form, when it has one (ErrorMessage has none)."""
+    small = _SMALL_FORMS.get(type(msg))
+    if small is not None:
+        msg.__class__ = small
+    return msg
+
+
 _HAS_NEXT = 0x80
-# First flag byte of AbstractMessage, then the second.
-_ABSTRACT_FIELDS = (("body", "clientId", "destination", "headers", "messageId", "timestamp",
-                     "timeToLive"), ("clientIdBytes", "messageIdBytes"))
+# Each block is a run of flag bytes; each flag byte names the fields of its bits, in order.
+# A field ending in "Bytes" is a UUID sent as a 16-byte ByteArray.
+_ABSTRACT_BLOCK = (("body", "clientId", "destination", "headers", "messageId", "timestamp",
+                    "timeToLive"), ("clientIdBytes", "messageIdBytes"))
+_ASYNC_BLOCK = (("correlationId", "correlationIdBytes"),)
+_ACKNOWLEDGE_BLOCK = ((),)
+_COMMAND_BLOCK = (("operation",),)
 
 
 def _read_flags(context: Any) -> list:
@@ -261,22 +332,71 @@ def _uuid_from_bytes(raw: Any) -> str:
     return str(uuid.UUID(bytes=bytes(raw))).upper()
 
 
-def _read_flagged(context: Any, fields_by_byte: tuple) -> dict:
-    """Read one flag block: known bits give fields, unknown bits values to skip."""
+def _uuid_bytes(value: Any) -> bytes | None:
+    """The 16 bytes of a canonical upper-case UUID string (None for any other id)."""
+    if not isinstance(value, str) or len(value) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed.bytes if str(parsed).upper() == value else None
+
+
+def _read_block(context: Any, block: tuple) -> dict:
+    """Read one block: known bits give fields, unknown bits values to skip."""
     values = {}
     for index, flags in enumerate(_read_flags(context)):
-        known = fields_by_byte[index] if index < len(fields_by_byte) else ()
+        known = block[index] if index < len(block) else ()
         for bit in range(7):
-            if not flags & (1 << bit):
-                continue
-            value = amf_decode.decode(context)
-            if bit < len(known):
-                values[known[bit]] = value
+            if flags & (1 << bit):
+                value = amf_decode.decode(context)
+                if bit < len(known):
+                    values[known[bit]] = value
     return values
 
 
+_ID_FIELDS = ("clientId", "messageId", "correlationId")
+_ZERO_DEFAULT_FIELDS = ("timestamp", "timeToLive", "operation")
+
+
+def _present(obj: Any, name: str) -> Any:
+    """The value to send for a field, or None when it is left out."""
+    if name.endswith("Bytes"):
+        return _uuid_bytes(getattr(obj, name[:-len("Bytes")], None))
+    value = getattr(obj, name, None)
+    if value is None:
+        return None
+    if name in _ID_FIELDS and _uuid_bytes(value) is not None:
+        return None
+    if name in _ZERO_DEFAULT_FIELDS and value == 0:
+        return None
+    if name == "headers" and not value:
+        return None
+    return value
+
+
+def _write_block(context: Any, obj: Any, block: tuple) -> None:
+    values = []
+    flag_bytes = []
+    for names in block:
+        flags = 0
+        for bit, name in enumerate(names):
+            value = _present(obj, name)
+            if value is not None:
+                flags |= 1 << bit
+                values.append(value)
+        flag_bytes.append(flags)
+    while len(flag_bytes) > 1 and not flag_bytes[-1]:
+        flag_bytes.pop()
+    for index, flags in enumerate(flag_bytes):
+        context.write(bytes([flags | (_HAS_NEXT if index < len(flag_bytes) - 1 else 0)]))
+    for value in values:
+        amf_encode.encode(value, context)
+
+
 class _SmallMessageDef(ExternClassDef):
-    """Reads a small message into the full message class (decode only)."""
+    """Reads and writes a message in its small form."""
 
     def __init__(self, class_: type, alias: str, blocks: tuple):
         ExternClassDef.__init__(self, class_, alias, _built_in=True)
@@ -284,33 +404,33 @@ class _SmallMessageDef(ExternClassDef):
 
     def readExternal(self, obj: Any, context: Any) -> None:
         AbstractMessage.__init__(obj, timestamp=0, messageId="")
-        if isinstance(obj, AsyncMessage):
-            obj.correlationId = None
+        obj.correlationId = None
         if isinstance(obj, CommandMessage):
-            obj.operation = CommandMessage.UNKNOWN_OPERATION
+            obj.operation = 0
         for block in self.blocks:
-            for name, value in _read_flagged(context, block).items():
+            for name, value in _read_block(context, block).items():
                 if name.endswith("Bytes"):
                     name, value = name[:-len("Bytes")], _uuid_from_bytes(value)
                 setattr(obj, name, value)
         if obj.headers is None:
             obj.headers = {}
 
-
-_ASYNC_FIELDS = (("correlationId", "correlationIdBytes"),)
-_COMMAND_FIELDS = (("operation",),)
+    def writeExternal(self, obj: Any, context: Any) -> None:
+        for block in self.blocks:
+            _write_block(context, obj, block)
 
 
 def class_defs() -> list:
-    """The ClassDefs of the Flex messages, small forms first (the full aliases win on encode)."""
+    """The ClassDefs of the Flex messages and of their small forms."""
     abstract = ("body", "clientId", "destination", "headers", "messageId", "timestamp",
                 "timeToLive")
     async_attrs = abstract + ("correlationId",)
     return [
-        _SmallMessageDef(AsyncMessage, "DSA", (_ABSTRACT_FIELDS, _ASYNC_FIELDS)),
-        _SmallMessageDef(CommandMessage, "DSC",
-                         (_ABSTRACT_FIELDS, _ASYNC_FIELDS, _COMMAND_FIELDS)),
-        _SmallMessageDef(AcknowledgeMessage, "DSK", (_ABSTRACT_FIELDS, _ASYNC_FIELDS)),
+        _SmallMessageDef(AsyncMessageExt, "DSA", (_ABSTRACT_BLOCK, _ASYNC_BLOCK)),
+        _SmallMessageDef(CommandMessageExt, "DSC",
+                         (_ABSTRACT_BLOCK, _ASYNC_BLOCK, _COMMAND_BLOCK)),
+        _SmallMessageDef(AcknowledgeMessageExt, "DSK",
+                         (_ABSTRACT_BLOCK, _ASYNC_BLOCK, _ACKNOWLEDGE_BLOCK)),
         ClassDef(RemotingMessage, "flex.messaging.messages.RemotingMessage",
                  abstract + ("operation", "source"), _built_in=True),
         ClassDef(AsyncMessage, "flex.messaging.messages.AsyncMessage", async_attrs,

@@ -1,10 +1,17 @@
-"""The targets every ServiceMapper maps: the Credentials header and the ping command."""
+"""The targets every ServiceMapper maps: the Credentials header and the Flex commands.
+
+Command targets are ``ExtCallableTarget``s: they get ``(packet, msg, body)``,
+where ``msg.body[0]`` is the CommandMessage and ``.connection`` its connection.
+"""
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from amfast.remoting.errors import SecurityError
-from amfast.remoting.flex_messages import AbstractMessage, CommandMessage
+from amfast.remoting.flex_messages import (AbstractMessage, AcknowledgeMessage, AsyncMessage,
+                                           CommandMessage)
 
 CREDENTIALS_HEADER = "Credentials"
 NIL_DSID = "nil"
@@ -19,12 +26,116 @@ def nc_auth(packet: Any, header: Any, credentials: Any) -> None:
     packet.authenticated = True
 
 
-def client_ping(packet: Any, msg: Any, body: Any) -> CommandMessage:
-    """CLIENT_PING: the acknowledgement tells the client its id (``DSId``)."""
+def client_ping(packet: Any, msg: Any, body: Any) -> AbstractMessage:
+    """CLIENT_PING: the ack carries the connection id and the messaging version."""
     command = msg.body[0]
-    ack = command.acknowledge()
-    client_id = command.headers.get(AbstractMessage.FLEX_CLIENT_ID_HEADER)
-    if not client_id or client_id == NIL_DSID:
-        client_id = packet.channel.channel_set.generateId()
-    ack.headers[AbstractMessage.FLEX_CLIENT_ID_HEADER] = client_id
+    ack = command.acknowledge(packet, msg)
+    version = command.headers.get(CommandMessage.MESSAGING_VERSION)
+    if isinstance(version, (int, float)) and version >= 1:
+        command.connection.useSmallMessages()
+        ack.headers[CommandMessage.MESSAGING_VERSION] = 1
     return ack
+
+
+def login_operation(packet: Any, msg: Any, body: Any) -> None:
+    """LOGIN: body ``base64("user:password")`` in the ``DSCredentialsCharset`` charset."""
+    command = msg.body[0]
+    charset = command.headers.get(CommandMessage.CREDENTIALS_CHARSET_HEADER) or "utf-8"
+    try:
+        text = base64.b64decode(body or "", validate=True).decode(str(charset))
+    except (binascii.Error, ValueError, LookupError, TypeError):
+        raise SecurityError("Credentials are not valid base64 text.") from None
+    user, separator, password = text.partition(":")
+    if not separator:
+        raise SecurityError("Credentials must be 'user:password'.")
+    packet.channel.channel_set.checkCredentials(user, password)
+    command.connection.authenticate(user)
+
+
+def logout_operation(packet: Any, msg: Any, body: Any) -> None:
+    msg.body[0].connection.unAuthenticate()
+
+
+def disconnect_operation(packet: Any, msg: Any, body: Any) -> None:
+    connection = msg.body[0].connection
+    packet.channel.channel_set.disconnect(connection)
+
+
+def _require_login(packet: Any, command: CommandMessage, action: str) -> None:
+    if packet.channel.channel_set.subscription_manager.secure and \
+            not command.connection.authenticated:
+        raise SecurityError(f"{action} requires authentication.")
+
+
+def subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
+    """SUBSCRIBE: a Consumer (``clientId``; one is assigned when null) joins a destination."""
+    command = msg.body[0]
+    _require_login(packet, command, "Subscribing")
+    if not command.clientId:
+        command.clientId = packet.channel.channel_set.generateId()
+    packet.channel.channel_set.subscription_manager.subscribe(
+        command.connection.id, command.clientId, command.destination,
+        command.headers.get(AsyncMessage.SUBTOPIC_HEADER),
+        command.headers.get(CommandMessage.SELECTOR_HEADER))
+    return command.acknowledge(packet, msg)
+
+
+def unsubscribe_operation(packet: Any, msg: Any, body: Any) -> None:
+    command = msg.body[0]
+    packet.channel.channel_set.subscription_manager.unSubscribe(
+        command.connection.id, command.clientId, command.destination,
+        command.headers.get(AsyncMessage.SUBTOPIC_HEADER))
+
+
+def multi_subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
+    """MULTI_SUBSCRIBE: ``DSAddSub``/``DSRemSub`` list ``subtopic_;_selector`` entries."""
+    command = msg.body[0]
+    _require_login(packet, command, "Subscribing")
+    if not command.clientId:
+        command.clientId = packet.channel.channel_set.generateId()
+    manager = packet.channel.channel_set.subscription_manager
+    for entry in command.headers.get(CommandMessage.REMOVE_SUBSCRIPTIONS) or ():
+        sub_topic, _, _selector = str(entry).partition(CommandMessage.SUBTOPIC_SEPARATOR)
+        manager.unSubscribe(command.connection.id, command.clientId, command.destination,
+                            sub_topic or None)
+    for entry in command.headers.get(CommandMessage.ADD_SUBSCRIPTIONS) or ():
+        sub_topic, _, selector = str(entry).partition(CommandMessage.SUBTOPIC_SEPARATOR)
+        manager.subscribe(command.connection.id, command.clientId, command.destination,
+                          sub_topic or None, selector or None)
+    return command.acknowledge(packet, msg)
+
+
+def poll_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
+    """POLL: the waiting messages in a CLIENT_SYNC command, or a plain ack when none.
+
+    A poll while another of the same connection waits gets ``DSNoOpPoll``.
+    """
+    command = msg.body[0]
+    _require_login(packet, command, "Polling")
+    messages = packet.channel.waitForMessage(packet, msg, command.connection)
+    if not messages:
+        ack = AcknowledgeMessage()
+        command._matchAcknowledge(ack)
+        if messages is None:
+            ack.headers[CommandMessage.NO_OP_POLL_HEADER] = True
+        return ack
+    reply = command.acknowledge(packet, msg)
+    reply.operation = CommandMessage.CLIENT_SYNC_OPERATION
+    reply.body = messages
+    return reply
+
+
+def map_built_ins(mapper: Any, target_class: type) -> None:
+    """Map the Credentials header target and the command targets into ``mapper``."""
+    mapper.packet_header_service.mapTarget(target_class(nc_auth, CREDENTIALS_HEADER))
+    for operation, func in (
+            (CommandMessage.CLIENT_PING_OPERATION, client_ping),
+            (CommandMessage.LOGIN_OPERATION, login_operation),
+            (CommandMessage.LOGOUT_OPERATION, logout_operation),
+            (CommandMessage.DISCONNECT_OPERATION, disconnect_operation),
+            (CommandMessage.SUBSCRIBE_OPERATION, subscribe_operation),
+            (CommandMessage.UNSUBSCRIBE_OPERATION, unsubscribe_operation),
+            (CommandMessage.MULTI_SUBSCRIBE_OPERATION, multi_subscribe_operation),
+            (CommandMessage.POLL_OPERATION, poll_operation)):
+        mapper.command_service.mapTarget(target_class(func, operation))
+

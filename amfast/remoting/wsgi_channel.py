@@ -1,14 +1,20 @@
 """Channels served by any WSGI server: mount a ``WsgiChannelSet`` as the application."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import threading
+import time
+from typing import Callable, Iterable, Iterator
 
 import amfast
 from amfast import AmFastError
 from amfast.remoting.channel import ChannelError, ChannelSet, HttpChannel
+from amfast.remoting.connection import Connection
+from amfast.remoting.errors import NotConnectedError
+from amfast.remoting.flex_messages import AbstractMessage, AcknowledgeMessage, CommandMessage
+from amfast.remoting.endpoint import Endpoint
 from webob import Request, Response
 
-__all__ = ["WsgiChannelSet", "WsgiChannel"]
+__all__ = ["WsgiChannelSet", "WsgiChannel", "StreamingWsgiChannel"]
 
 
 def _plain(status: int, text: str, **headers: str) -> Response:
@@ -30,7 +36,7 @@ class WsgiChannelSet(ChannelSet):
 
 
 class WsgiChannel(HttpChannel):
-    """Answers AMF requests POSTed to it."""
+    """Answers AMF requests POSTed to it; see HttpChannel for polling and long-polling."""
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         return self.respond(Request(environ))(environ, start_response)
@@ -62,3 +68,93 @@ class WsgiChannel(HttpChannel):
     def __repr__(self) -> str:
         return f"WsgiChannel({self.name!r})"
 
+
+
+class StreamingWsgiChannel(WsgiChannel):
+    """A Flex ``StreamingAMFChannel`` endpoint; AMF requests are answered as by WsgiChannel.
+
+    ``POST ?command=open`` (form body ``DSId=<connection id>``) opens a stream:
+    an acknowledgement with ``correlationId`` "open" whose body is the stream
+    id, NUL padding so browsers start delivering, then every message for the
+    connection as a frame ``<hex length>CRLF<AMF3 message>CRLF``.  A NUL byte
+    is written after ``heart_interval`` ms without messages; a DISCONNECT
+    command ends the stream when the connection goes away or
+    ``?command=close`` arrives.
+    """
+
+    KICKSTART_BYTES = 2048
+    OPEN_COMMAND = "open"
+    CLOSE_COMMAND = "close"
+
+    def __init__(self, name: str, max_connections: int = -1, endpoint: Endpoint | None = None,
+                 wait_interval: int = 0, heart_interval: int = 30000, poll_interval: int = 500,
+                 max_body_size: int = HttpChannel.DEFAULT_MAX_BODY_SIZE):
+        WsgiChannel.__init__(self, name, max_connections, endpoint, wait_interval,
+                             poll_interval, max_body_size)
+        self.heart_interval = heart_interval
+        self._closing: set[str] = set()
+        self._closing_lock = threading.Lock()
+
+    def respond(self, request: Request) -> Response:
+        command = request.GET.get("command")
+        if request.method != "POST" or command is None:
+            return WsgiChannel.respond(self, request)
+        if command not in (self.OPEN_COMMAND, self.CLOSE_COMMAND):
+            return _plain(400, f"Unknown stream command '{command}'.\n")
+        try:
+            connection = self.channel_set.getConnection(request.POST.get("DSId"))
+        except NotConnectedError:
+            return _plain(400, "Streams need a connected DSId: ping first.\n")
+        if command == self.CLOSE_COMMAND:
+            self.closeStream(connection)
+            return Response(b"", content_type="text/plain", charset=None)
+        if self.channel_set.subscription_manager.secure and not connection.authenticated:
+            return _plain(403, "Streaming requires authentication.\n")
+        return Response(app_iter=self.stream(connection), content_type=self.CONTENT_TYPE,
+                        charset=None, headers={"Cache-Control": "no-cache"})
+
+    def closeStream(self, connection: Connection) -> None:
+        """End the connection's open stream (if any) with a DISCONNECT frame."""
+        with self._closing_lock:
+            self._closing.add(connection.id)
+        func = connection.notify_func
+        if func is not None:
+            func()
+
+    def frame(self, msg: AbstractMessage) -> bytes:
+        raw = self.endpoint.encode(msg, amf3=True)
+        return b"%x\r\n%s\r\n" % (len(raw), raw)
+
+    def stream(self, connection: Connection) -> Iterator[bytes]:
+        """The body of an open stream; it ends when the connection does."""
+        subscriptions = self.channel_set.subscription_manager
+        wake = threading.Event()
+        connection.setNotifyFunc(wake.set)
+        with self._closing_lock:
+            self._closing.discard(connection.id)
+        try:
+            opened = AcknowledgeMessage(body=connection.id, correlationId=self.OPEN_COMMAND)
+            yield self.frame(opened) + b"\0" * self.KICKSTART_BYTES
+            last_write = time.monotonic()
+            while connection.connected and connection.id not in self._closing:
+                messages = subscriptions.pollConnection(connection)
+                if messages:
+                    yield b"".join(self.frame(msg) for msg in messages)
+                    last_write = time.monotonic()
+                    continue
+                idle = time.monotonic() - last_write
+                wake.wait(max(0.0, min(self.heart_interval / 1000 - idle,
+                                       self.poll_interval / 1000)))
+                wake.clear()
+                if time.monotonic() - last_write >= self.heart_interval / 1000:
+                    connection.touch()
+                    yield b"\0"
+                    last_write = time.monotonic()
+            yield self.frame(CommandMessage(operation=CommandMessage.DISCONNECT_OPERATION))
+        finally:
+            connection.unSetNotifyFunc()
+            with self._closing_lock:
+                self._closing.discard(connection.id)
+
+    def __repr__(self) -> str:
+        return f"StreamingWsgiChannel({self.name!r})"

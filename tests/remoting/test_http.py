@@ -156,10 +156,6 @@ class Unreadable:
         raise RuntimeError("attribute store unavailable")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: Channel.encode only isolates EncodeError; any other exception raised "
-    "while encoding one message's result (here a RuntimeError from the result's attributes) "
-    "turns the whole packet into HTTP 500 instead of faulting that one message"))
 def test_result_whose_encoding_raises_fails_only_its_message(served):
     def unreadable():
         return Unreadable()

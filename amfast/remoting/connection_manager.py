@@ -1,0 +1,212 @@
+"""Where connection state lives: the interface, and the in-memory manager."""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from typing import Any, Callable, Iterator
+
+from amfast.remoting.connection import Connection, ConnectionError, SessionAttrError
+from amfast.remoting.errors import NotConnectedError
+
+__all__ = ["ConnectionManager", "MemoryConnectionManager", "NotConnectedError",
+           "SessionAttrError", "ConnectionError"]
+
+#: The fields of a connection's state, with their initial values.
+INITIAL_STATE = {
+    "connected": True,
+    "last_active": 0.0,
+    "last_polled": 0.0,
+    "authenticated": False,
+    "flex_user": None,
+    "small_messages": False,
+    "session": None,
+}
+
+
+class ConnectionManager:
+    """Creates, finds and expires connections; subclasses store their state.
+
+    A subclass implements ``loadState``, ``insertState``, ``updateState``,
+    ``deleteState``, ``iterConnectionIds``, ``getConnectionCount`` and
+    ``reset``.  Notify functions are kept in this process.
+    """
+
+    def __init__(self, connection_class: type = Connection, connection_params: dict | None = None):
+        self.connection_class = connection_class
+        self.connection_params = dict(connection_params or {})
+        self._notify_funcs: dict[str, Callable] = {}
+
+    @staticmethod
+    def now() -> float:
+        """The time in milliseconds."""
+        return time.time() * 1000
+
+    def generateId(self) -> str:
+        return str(uuid.uuid4())
+
+    # -- connections --------------------------------------------------------
+
+    def createConnection(self, channel: Any, connection_id: str | None = None) -> Connection:
+        """A new connection on ``channel`` (ChannelError if the id is taken)."""
+        if connection_id is None:
+            connection_id = self.generateId()
+        connection = self.connection_class(self, channel.name, connection_id,
+                                           **self.connection_params)
+        state = dict(INITIAL_STATE, channel_name=channel.name, timeout=connection.timeout,
+                     last_active=self.now(), session={})
+        if not self.insertState(connection_id, state):
+            raise ConnectionError(f"Connection '{connection_id}' already exists.")
+        return connection
+
+    def getConnection(self, connection_id: str | None, touch: bool = True) -> Connection:
+        """The live connection with this id; NotConnectedError when unknown or expired."""
+        if connection_id is None:
+            raise NotConnectedError("No connection id.")
+        state = self.loadState(connection_id)
+        if state is None:
+            raise NotConnectedError(f"Connection '{connection_id}' is not connected.")
+        connection = self.connection_class(self, state["channel_name"], connection_id,
+                                           state["timeout"])
+        if self.isExpired(state):
+            raise NotConnectedError(f"Connection '{connection_id}' has expired.")
+        if touch:
+            self.touchConnection(connection_id)
+        return connection
+
+    def getExpiredConnection(self, connection_id: str) -> Connection | None:
+        """The connection with this id if it exists but has expired (to clean it up)."""
+        state = self.loadState(connection_id)
+        if state is None or not self.isExpired(state):
+            return None
+        return self.connection_class(self, state["channel_name"], connection_id,
+                                     state["timeout"])
+
+    def isExpired(self, state: dict, now: float | None = None) -> bool:
+        return state["last_active"] + state["timeout"] < (self.now() if now is None else now)
+
+    def iterExpired(self, now: float | None = None) -> Iterator[Connection]:
+        """Connections whose idle time is over (for the cleaner)."""
+        now = self.now() if now is None else now
+        for connection_id in list(self.iterConnectionIds()):
+            state = self.loadState(connection_id)
+            if state is not None and self.isExpired(state, now):
+                yield self.connection_class(self, state["channel_name"], connection_id,
+                                            state["timeout"])
+
+    def deleteConnection(self, connection: Connection) -> None:
+        """Forget a connection; its notify function is called once, so waiters wake."""
+        func = self._notify_funcs.pop(connection.id, None)
+        self.deleteState(connection.id)
+        if func is not None:
+            func()
+
+    # -- fields ---------------------------------------------------------------
+
+    def getField(self, connection_id: str, name: str) -> Any:
+        state = self.loadState(connection_id)
+        return None if state is None else state.get(name)
+
+    def setFields(self, connection_id: str, **fields: Any) -> None:
+        self.updateState(connection_id, lambda state: state.update(fields))
+
+    def touchConnection(self, connection_id: str) -> None:
+        self.setFields(connection_id, last_active=self.now())
+
+    def updateSession(self, connection_id: str, change: Callable[[dict], None]) -> None:
+        """Apply ``change`` to the session dict atomically."""
+        def apply(state: dict) -> None:
+            session = dict(state.get("session") or {})
+            change(session)
+            state["session"] = session
+        self.updateState(connection_id, apply)
+
+    # -- notify functions (this process only) ------------------------------------
+
+    def setNotifyFunc(self, connection_id: str, func: Callable) -> None:
+        self._notify_funcs[connection_id] = func
+
+    def unSetNotifyFunc(self, connection_id: str) -> None:
+        self._notify_funcs.pop(connection_id, None)
+
+    def getNotifyFunc(self, connection_id: str) -> Callable | None:
+        return self._notify_funcs.get(connection_id)
+
+    # -- storage, implemented by subclasses ----------------------------------------
+
+    def loadState(self, connection_id: str) -> dict | None:
+        """A copy of the connection's state, or None."""
+        raise NotImplementedError
+
+    def insertState(self, connection_id: str, state: dict) -> bool:
+        """Store a new connection's state; False when the id exists."""
+        raise NotImplementedError
+
+    def updateState(self, connection_id: str, change: Callable[[dict], None]) -> None:
+        """Apply ``change`` to the stored state atomically (NotConnectedError if missing)."""
+        raise NotImplementedError
+
+    def deleteState(self, connection_id: str) -> None:
+        raise NotImplementedError
+
+    def iterConnectionIds(self) -> Iterator[str]:
+        raise NotImplementedError
+
+    def getConnectionCount(self, channel_name: str) -> int:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget every connection."""
+        raise NotImplementedError
+
+
+class MemoryConnectionManager(ConnectionManager):
+    """Connections held in this process (the default): thread-safe, not shared."""
+
+    def __init__(self, connection_class: type = Connection, connection_params: dict | None = None):
+        ConnectionManager.__init__(self, connection_class, connection_params)
+        self._lock = threading.Lock()
+        self._states: dict[str, dict] = {}
+        self._counts: dict[str, int] = {}
+
+    def loadState(self, connection_id: str) -> dict | None:
+        with self._lock:
+            state = self._states.get(connection_id)
+            return None if state is None else copy.copy(state)
+
+    def insertState(self, connection_id: str, state: dict) -> bool:
+        with self._lock:
+            if connection_id in self._states:
+                return False
+            self._states[connection_id] = state
+            channel = state["channel_name"]
+            self._counts[channel] = self._counts.get(channel, 0) + 1
+            return True
+
+    def updateState(self, connection_id: str, change: Callable[[dict], None]) -> None:
+        with self._lock:
+            state = self._states.get(connection_id)
+            if state is None:
+                raise NotConnectedError(f"Connection '{connection_id}' is not connected.")
+            change(state)
+
+    def deleteState(self, connection_id: str) -> None:
+        with self._lock:
+            state = self._states.pop(connection_id, None)
+            if state is not None:
+                self._counts[state["channel_name"]] -= 1
+
+    def iterConnectionIds(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._states))
+
+    def getConnectionCount(self, channel_name: str) -> int:
+        with self._lock:
+            return self._counts.get(channel_name, 0)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._states.clear()
+            self._counts.clear()
+        self._notify_funcs.clear()
