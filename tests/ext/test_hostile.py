@@ -16,6 +16,7 @@ import pytest
 
 import amfast
 from amfast.class_def import ClassDef
+from amfast.class_def.as_types import AsVector
 from tests.ext.conftest import (DecodeError, EncodeError, Ext, Point, dbl, decode, encode,
                                 h, make_mapper, utf0, utf3)
 
@@ -429,6 +430,11 @@ REFUSED = [
     pytest.param(-(2 ** 1100), id="negative-int-beyond-double"),
     pytest.param("lone \ud800 surrogate", id="lone-surrogate"),
     pytest.param({"k": "\udfff"}, id="lone-surrogate-nested"),
+    pytest.param(AsVector([2 ** 31], type="int"), id="vector-int-out-of-range"),
+    pytest.param(AsVector([-1], type="uint"), id="vector-uint-negative"),
+    pytest.param(AsVector(["x"], type="int"), id="vector-int-of-str"),
+    pytest.param(AsVector([None], type="uint"), id="vector-uint-of-none"),
+    pytest.param(AsVector(["x"], type="double"), id="vector-double-of-str"),
 ]
 
 
