@@ -24,3 +24,7 @@ class ChannelFullError(ChannelError):
 
 class NotConnectedError(ChannelError):
     """No connection has this id."""
+
+
+class StoreUnavailableError(ChannelError):
+    """The shared state store (memcached) cannot be reached."""

@@ -9,7 +9,7 @@ import amfast
 from amfast import AmFastError
 from amfast.remoting.channel import ChannelError, ChannelSet, HttpChannel
 from amfast.remoting.connection import Connection
-from amfast.remoting.errors import NotConnectedError
+from amfast.remoting.errors import NotConnectedError, StoreUnavailableError
 from amfast.remoting.flex_messages import AbstractMessage, AcknowledgeMessage, CommandMessage
 from amfast.remoting.endpoint import Endpoint
 from webob import Request, Response
@@ -60,6 +60,9 @@ class WsgiChannel(HttpChannel):
             return _plain(400, "AMF packet could not be decoded.\n")
         try:
             body = self.encode(self.invoke(packet), packet)
+        except StoreUnavailableError as exc:
+            amfast.logger.error("channel '%s': %s", self.name, exc)
+            return _plain(503, "Service temporarily unavailable.\n")
         except Exception as exc:
             amfast.log_exc(exc)
             return _plain(500, "Server error.\n")
@@ -105,6 +108,9 @@ class StreamingWsgiChannel(WsgiChannel):
             connection = self.channel_set.getConnection(request.POST.get("DSId"))
         except NotConnectedError:
             return _plain(400, "Streams need a connected DSId: ping first.\n")
+        except StoreUnavailableError as exc:
+            amfast.logger.error("channel '%s': %s", self.name, exc)
+            return _plain(503, "Service temporarily unavailable.\n")
         if command == self.CLOSE_COMMAND:
             self.closeStream(connection)
             return Response(b"", content_type="text/plain", charset=None)
