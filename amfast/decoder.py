@@ -4,31 +4,33 @@ from __future__ import annotations
 from typing import Any
 
 from amfast.class_def import ClassDefMapper
-from amfast.ext.decoder import DecodeError, DecoderContext, check_options, decode, decode_packet
+from amfast.ext.decoder import (DEFAULT_LIMITS, DecodeError, DecoderContext, check_options, decode,
+                                decode_packet)
 
-__all__ = ["Decoder", "DecodeError"]
+__all__ = ["Decoder", "DecodeError", "DEFAULT_LIMITS"]
 
 
 class Decoder:
     """Decoding options; each call decodes with fresh reference tables.
 
     ``raw`` may be bytes, bytearray, memoryview or a file-like object (read to
-    its end).  See docs/codec.md for the options and the type mapping.
+    its end).  ``limits`` are decoding budgets (names and defaults in
+    ``amfast.decoder.DEFAULT_LIMITS``).  See docs/codec.md and docs/security.md.
     """
 
     def __init__(self, amf3: bool = False, class_def_mapper: ClassDefMapper | None = None,
-                 aware_datetimes: bool = False, xml_type: str = "minidom",
-                 max_depth: int = 512):
-        check_options(xml_type, max_depth)
+                 aware_datetimes: bool = False, xml_type: str = "minidom", **limits: int):
+        check_options(xml_type, limits)
         self.amf3 = amf3
         self.class_def_mapper = ClassDefMapper() if class_def_mapper is None else class_def_mapper
         self.aware_datetimes = aware_datetimes
         self.xml_type = xml_type
-        self.max_depth = max_depth
+        #: Budgets given here (``max_depth``, ``max_string_bytes``, ...); the rest default.
+        self.limits = limits
 
     def _context(self, raw: Any, amf3: bool | None) -> DecoderContext:
         return DecoderContext(raw, self.class_def_mapper, self.amf3 if amf3 is None else amf3,
-                              self.aware_datetimes, self.xml_type, self.max_depth)
+                              self.aware_datetimes, self.xml_type, **self.limits)
 
     def decode(self, raw: Any, amf3: bool | None = None) -> Any:
         """Decode one value (AMF3 when ``amf3``, else AMF0; None means the default)."""

@@ -32,6 +32,16 @@ cdef Py_ssize_t MIN_ITEM_BYTES = 1
 # Deeper nesting than this could exhaust a thread's C stack, whatever max_depth says.
 HARD_MAX_DEPTH = 4096
 
+#: The decoding budgets and their defaults (see docs/security.md).
+DEFAULT_LIMITS = {
+    "max_depth": DEFAULT_MAX_DEPTH,
+    "max_string_bytes": 16 * 1024 * 1024,
+    "max_bytearray_bytes": 16 * 1024 * 1024,
+    "max_xml_bytes": 1024 * 1024,
+    "max_elements": 1000000,
+    "max_nodes": 2000000,
+}
+
 
 class DecodeError(AmFastError):
     """The input is not valid AMF; ``offset`` is the byte offset where decoding failed."""
@@ -43,11 +53,17 @@ class DecodeError(AmFastError):
         AmFastError.__init__(self, message)
 
 
-def check_options(str xml_type, int max_depth) -> None:
-    """ValueError for an unknown ``xml_type`` or a ``max_depth`` out of range."""
+def check_options(str xml_type, dict limits) -> None:
+    """ValueError for an unknown ``xml_type`` or a limit that is unknown or out of range."""
     if xml_type not in XML_TYPES:
         raise ValueError(f"xml_type must be one of {XML_TYPES}")
-    if not 0 < max_depth <= HARD_MAX_DEPTH:
+    unknown = set(limits) - set(DEFAULT_LIMITS)
+    if unknown:
+        raise ValueError(f"unknown decoding limits: {sorted(unknown)}")
+    for name, value in limits.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int")
+    if limits.get("max_depth", DEFAULT_MAX_DEPTH) > HARD_MAX_DEPTH:
         raise ValueError(f"max_depth must be between 1 and {HARD_MAX_DEPTH}")
 
 
@@ -77,6 +93,12 @@ cdef class DecoderContext:
     cdef public bint aware_datetimes
     cdef public str xml_type
     cdef public int max_depth
+    cdef public Py_ssize_t max_string_bytes
+    cdef public Py_ssize_t max_bytearray_bytes
+    cdef public Py_ssize_t max_xml_bytes
+    cdef public Py_ssize_t max_elements
+    cdef public Py_ssize_t max_nodes
+    cdef Py_ssize_t nodes
     cdef int depth
     cdef list refs0
     cdef list obj_refs
@@ -84,8 +106,7 @@ cdef class DecoderContext:
     cdef list trait_refs
 
     def __init__(self, buffer, class_def_mapper=None, bint amf3=False,
-                 bint aware_datetimes=False, str xml_type="minidom",
-                 int max_depth=DEFAULT_MAX_DEPTH):
+                 bint aware_datetimes=False, str xml_type="minidom", **limits):
         if isinstance(buffer, bytes):
             self.source = buffer
         elif isinstance(buffer, (bytearray, memoryview)):
@@ -96,7 +117,8 @@ cdef class DecoderContext:
             raise DecodeError(
                 f"cannot decode from {type(buffer).__name__}: give bytes, bytearray, "
                 "memoryview or a file-like object")
-        check_options(xml_type, max_depth)
+        check_options(xml_type, limits)
+        limits = dict(DEFAULT_LIMITS, **limits)
         self.data = <const unsigned char*>self.source
         self.length = len(self.source)
         self.pos = 0
@@ -104,7 +126,13 @@ cdef class DecoderContext:
         self.class_def_mapper = ClassDefMapper() if class_def_mapper is None else class_def_mapper
         self.aware_datetimes = aware_datetimes
         self.xml_type = xml_type
-        self.max_depth = max_depth
+        self.max_depth = limits["max_depth"]
+        self.max_string_bytes = limits["max_string_bytes"]
+        self.max_bytearray_bytes = limits["max_bytearray_bytes"]
+        self.max_xml_bytes = limits["max_xml_bytes"]
+        self.max_elements = limits["max_elements"]
+        self.max_nodes = limits["max_nodes"]
+        self.nodes = 0
         self.depth = 0
         self.reset_refs()
 
@@ -174,13 +202,19 @@ cdef class DecoderContext:
         return (n << 8) | self.u8()
 
     cdef inline int check_count(self, unsigned long count, Py_ssize_t item_bytes) except -1:
-        """A declared count must fit in the bytes left before anything is allocated."""
+        """A declared count must fit the element limit and the bytes left."""
+        if count > <unsigned long>self.max_elements:
+            raise DecodeError(f"{count} elements are over the {self.max_elements}-element "
+                              "limit", self.pos)
         if count > <unsigned long>((self.length - self.pos) // item_bytes):
             raise DecodeError(f"declared count {count} exceeds the {self.length - self.pos} "
                               "bytes left", self.pos)
         return 0
 
     cdef str utf8(self, Py_ssize_t n):
+        if n > self.max_string_bytes:
+            raise DecodeError(f"string of {n} bytes is over the {self.max_string_bytes}-byte "
+                              "limit", self.pos)
         self.need(n)
         if n == 0:
             return ""
@@ -191,6 +225,19 @@ cdef class DecoderContext:
                               self.pos + exc.start) from None
         self.pos += n
         return s
+
+    cdef inline int visit(self) except -1:
+        """Count one decoded value (references included) against ``max_nodes``."""
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            raise DecodeError(f"more than {self.max_nodes} values", self.pos)
+        return 0
+
+    cdef int check_members(self, Py_ssize_t count) except -1:
+        """Members of objects, whose count is not declared, against ``max_elements``."""
+        if count > self.max_elements:
+            raise DecodeError(f"object with more than {self.max_elements} members", self.pos)
+        return 0
 
     cdef inline int enter(self) except -1:
         self.depth += 1
@@ -214,9 +261,14 @@ cdef class DecoderContext:
                             <int>(rem // 1000000 % 60), <int>(rem % 1000000),
                             UTC if self.aware_datetimes else None)
 
-    cdef object make_xml(self, str text, Py_ssize_t at):
+    cdef object make_xml(self, Py_ssize_t n, Py_ssize_t at):
+        """Read ``n`` bytes of XML text and parse them safely."""
+        if self.xml_type == "refuse":
+            raise DecodeError("XML values are refused by this decoder", at)
+        if n > self.max_xml_bytes:
+            raise DecodeError(f"XML of {n} bytes is over the {self.max_xml_bytes}-byte limit", at)
         try:
-            return parse_xml(text, self.xml_type)
+            return parse_xml(self.utf8(n), self.xml_type)
         except XmlRefused as exc:
             raise DecodeError(str(exc), at) from None
 
@@ -234,6 +286,7 @@ cdef class DecoderContext:
     cdef object decode0(self):
         cdef Py_ssize_t at = self.pos
         cdef unsigned char marker = self.u8()
+        self.visit()
         cdef unsigned long n
         if marker == AMF0_NUMBER:
             return self.f64()
@@ -260,7 +313,7 @@ cdef class DecoderContext:
             return self.utf8(n)
         if marker == AMF0_XML:
             n = self.u32()
-            return self.make_xml(self.utf8(n), at)
+            return self.make_xml(n, at)
         if marker == AMF0_TYPED_OBJECT:
             return self.amf0_typed_object()
         if marker == AMF0_AMF3:
@@ -276,10 +329,13 @@ cdef class DecoderContext:
 
     cdef int amf0_pairs_into(self, object target) except -1:
         cdef str key
+        cdef Py_ssize_t count = 0
         while True:
             key = self.amf0_utf8()
             if self.amf0_end(key):
                 return 0
+            count += 1
+            self.check_members(count)
             target[key] = self.decode0()
 
     cdef object amf0_object(self):
@@ -351,6 +407,7 @@ cdef class DecoderContext:
     cdef object decode3(self):
         cdef Py_ssize_t at = self.pos
         cdef unsigned char marker = self.u8()
+        self.visit()
         cdef unsigned long n
         if marker == AMF3_STRING:
             return self.amf3_str()
@@ -380,6 +437,9 @@ cdef class DecoderContext:
             n = self.u29()
             if not n & 1:
                 return self.resolve_ref(self.obj_refs, n >> 1, "object", at)
+            if (n >> 1) > <unsigned long>self.max_bytearray_bytes:
+                raise DecodeError(f"ByteArray of {n >> 1} bytes is over the "
+                                  f"{self.max_bytearray_bytes}-byte limit", at)
             value = AsByteArray(self.read(n >> 1))
             self.obj_refs.append(value)
             return value
@@ -387,7 +447,7 @@ cdef class DecoderContext:
             n = self.u29()
             if not n & 1:
                 return self.resolve_ref(self.obj_refs, n >> 1, "object", at)
-            value = self.make_xml(self.utf8(n >> 1), at)
+            value = self.make_xml(n >> 1, at)
             self.obj_refs.append(value)
             return value
         if AMF3_VECTOR_INT <= marker <= AMF3_VECTOR_OBJECT:
@@ -404,6 +464,7 @@ cdef class DecoderContext:
         cdef str key
         cdef list items
         cdef dict mixed
+        cdef Py_ssize_t count
         if not ref & 1:
             return self.resolve_ref(self.obj_refs, ref >> 1, "object", at)
         n = ref >> 1
@@ -420,7 +481,10 @@ cdef class DecoderContext:
             return items
         mixed = {}
         self.obj_refs.append(mixed)
+        count = 0
         while key:
+            count += 1
+            self.check_members(count)
             mixed[key] = self.decode3()
             key = self.amf3_str()
         for i in range(n):
@@ -494,11 +558,15 @@ cdef class DecoderContext:
 
     cdef int amf3_members_into(self, _Trait t, object target) except -1:
         cdef str key
+        cdef Py_ssize_t count
         for key in t.names:
             target[key] = self.decode3()
         if t.dynamic:
+            count = len(t.names)
             key = self.amf3_str()
             while key:
+                count += 1
+                self.check_members(count)
                 target[key] = self.decode3()
                 key = self.amf3_str()
         return 0

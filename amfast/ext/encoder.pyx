@@ -17,6 +17,7 @@ from amfast.ext.amf cimport *
 import datetime as _datetime
 import decimal as _decimal
 import enum as _enum
+import operator as _operator
 import types as _types
 
 from amfast import AmFastError
@@ -635,11 +636,16 @@ cdef class EncoderContext:
                 self.encode3(item)
         elif kind == "double":
             for item in value:
+                if not isinstance(item, (int, float)):
+                    raise EncodeError(f"{item!r} does not fit a Vector.<Number>")
                 self.put_double(float(item))
         else:
             for item in value:
                 overflow = 0
-                n = PyLong_AsLongLongAndOverflow(int(item), &overflow)
+                try:
+                    n = PyLong_AsLongLongAndOverflow(_operator.index(item), &overflow)
+                except TypeError:
+                    overflow = 1
                 if overflow or (kind == "int" and not -0x80000000 <= n <= 0x7FFFFFFF) or (
                         kind == "uint" and not 0 <= n <= 0xFFFFFFFF):
                     raise EncodeError(f"{item!r} does not fit a Vector.<{kind}>")
