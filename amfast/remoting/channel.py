@@ -176,18 +176,22 @@ class Channel:
     def getFlexConnection(self, flex_msg: AbstractMessage) -> Connection:
         """The connection named by a Flex message's ``DSId``, made when needed.
 
-        A missing or ``nil`` id gets a new connection.  An id the server does not
-        know (expired, or from before a restart) gets fresh, unauthenticated
-        state under that id: a Flex client cannot change its id once it has one.
+        A missing or ``nil`` id gets a new connection.  An id this server issued
+        but no longer knows (expired, or state lost in a restart) gets fresh,
+        unauthenticated state under that id: a Flex client cannot change its id
+        once it has one.  Any other id gets a new connection with a new id.
         """
         headers = flex_msg.headers if isinstance(flex_msg.headers, dict) else {}
         connection_id = headers.get(AbstractMessage.FLEX_CLIENT_ID_HEADER)
         if not connection_id or connection_id == NIL_DSID:
             return self.connect()
+        connection_id = str(connection_id)
         try:
-            return self.channel_set.getConnection(str(connection_id))
+            return self.channel_set.getConnection(connection_id)
         except NotConnectedError:
-            return self.connect(str(connection_id))
+            if self.channel_set.connection_manager.verifyId(connection_id):
+                return self.connect(connection_id)
+            return self.connect()
 
     def invoke(self, packet: Packet) -> Packet:
         """The reply packet to ``packet``."""

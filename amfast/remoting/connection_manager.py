@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import os
 import threading
 import time
 import uuid
@@ -28,14 +31,21 @@ INITIAL_STATE = {
 class ConnectionManager:
     """Creates, finds and expires connections; subclasses store their state.
 
+    Connection ids are 122 random bits (a UUID) signed with ``secret`` (HMAC-
+    SHA256, 128 bits), so an id presented by a client can be told apart from a
+    forged one even when its state is gone.  Without a ``secret``, a random one
+    is made: ids then verify only in this manager's lifetime.
+
     A subclass implements ``loadState``, ``insertState``, ``updateState``,
     ``deleteState``, ``iterConnectionIds``, ``getConnectionCount`` and
     ``reset``.  Notify functions are kept in this process.
     """
 
-    def __init__(self, connection_class: type = Connection, connection_params: dict | None = None):
+    def __init__(self, connection_class: type = Connection, connection_params: dict | None = None,
+                 secret: bytes | str | None = None):
         self.connection_class = connection_class
         self.connection_params = dict(connection_params or {})
+        self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
         self._notify_funcs: dict[str, Callable] = {}
 
     @staticmethod
@@ -43,8 +53,26 @@ class ConnectionManager:
         """The time in milliseconds."""
         return time.time() * 1000
 
+    def getSecret(self) -> bytes:
+        """The key that signs connection ids."""
+        if self._secret is None:
+            self._secret = os.urandom(32)
+        return self._secret
+
+    def _signature(self, token: str) -> str:
+        return hmac.new(self.getSecret(), token.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
     def generateId(self) -> str:
-        return str(uuid.uuid4())
+        """A new signed connection id: ``<uuid>.<signature>``."""
+        token = str(uuid.uuid4())
+        return f"{token}.{self._signature(token)}"
+
+    def verifyId(self, connection_id: str) -> bool:
+        """Whether this server (this secret) issued ``connection_id``."""
+        token, _, signature = str(connection_id).rpartition(".")
+        if not token or not token.isascii():
+            return False
+        return hmac.compare_digest(signature, self._signature(token))
 
     # -- connections --------------------------------------------------------
 
@@ -164,8 +192,9 @@ class ConnectionManager:
 class MemoryConnectionManager(ConnectionManager):
     """Connections held in this process (the default): thread-safe, not shared."""
 
-    def __init__(self, connection_class: type = Connection, connection_params: dict | None = None):
-        ConnectionManager.__init__(self, connection_class, connection_params)
+    def __init__(self, connection_class: type = Connection, connection_params: dict | None = None,
+                 secret: bytes | str | None = None):
+        ConnectionManager.__init__(self, connection_class, connection_params, secret)
         self._lock = threading.Lock()
         self._states: dict[str, dict] = {}
         self._counts: dict[str, int] = {}

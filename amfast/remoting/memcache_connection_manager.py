@@ -10,11 +10,12 @@ re-check every ``poll_interval``.
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable, Iterable, Iterator
 
 from amfast.remoting.connection import Connection
 from amfast.remoting.connection_manager import ConnectionManager
-from amfast.remoting.errors import NotConnectedError
+from amfast.remoting.errors import NotConnectedError, StoreUnavailableError
 from amfast.remoting.memcache_manager import MemcacheManager
 
 __all__ = ["MemcacheConnectionManager"]
@@ -23,14 +24,29 @@ ID_SHARDS = 64
 
 
 class MemcacheConnectionManager(MemcacheManager, ConnectionManager):
-    """Connections in memcached (default server 127.0.0.1:11211)."""
+    """Connections in memcached (default server 127.0.0.1:11211).
+
+    Give every process the same ``secret`` so connection ids verify across
+    processes and memcached restarts; without one, a random secret is shared
+    through memcached itself (and lost, with the connections, when it restarts).
+    """
 
     def __init__(self, connection_class: type = Connection, connection_params: dict | None = None,
                  mc_servers: Iterable[str] | None = None, mc_debug: int = 0,
                  key_prefix: str = "amfast", socket_timeout: float = 1.0,
-                 dead_retry: float = 1.0):
-        ConnectionManager.__init__(self, connection_class, connection_params)
+                 dead_retry: float = 1.0, secret: bytes | str | None = None):
+        ConnectionManager.__init__(self, connection_class, connection_params, secret)
         self._init_memcache(mc_servers, mc_debug, key_prefix, socket_timeout, dead_retry)
+
+    def getSecret(self) -> bytes:
+        if self._secret is None:
+            key = self.mc_key("secret")
+            self.mc_add(key, os.urandom(32).hex())
+            shared = self.mc_get(key)
+            if shared is None:
+                raise StoreUnavailableError("the shared id secret vanished from memcached")
+            self._secret = bytes.fromhex(shared)
+        return self._secret
 
     def _state_key(self, connection_id: str) -> str:
         return self.mc_key("conn", connection_id)

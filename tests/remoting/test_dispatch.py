@@ -484,11 +484,19 @@ def test_client_ping_ids_differ_between_clients(channel_set):
     assert len(ids) == 5
 
 
-def test_client_ping_keeps_a_known_dsid(channel_set):
-    known = str(uuid.uuid4())
-    ping = CommandMessage(operation=CommandMessage.CLIENT_PING_OPERATION, headers={"DSId": known})
+def test_client_ping_keeps_an_id_the_server_issued(channel_set):
+    issued = channel_set.generateId()
+    ping = CommandMessage(operation=CommandMessage.CLIENT_PING_OPERATION, headers={"DSId": issued})
     reply = dispatch(channel_set, [flex(ping)], client_type=Packet.FLASH_9)
-    assert dsid(reply.messages[0].body) == known
+    assert dsid(reply.messages[0].body) == issued
+
+
+def test_client_ping_replaces_a_forged_id(channel_set):
+    forged = str(uuid.uuid4())
+    ping = CommandMessage(operation=CommandMessage.CLIENT_PING_OPERATION, headers={"DSId": forged})
+    reply = dispatch(channel_set, [flex(ping)], client_type=Packet.FLASH_9)
+    issued = dsid(reply.messages[0].body)
+    assert issued != forged and channel_set.connection_manager.verifyId(issued)
 
 
 def test_command_target_mapped_by_operation_gets_the_command_body(channel_set, recorder):
