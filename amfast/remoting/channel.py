@@ -15,10 +15,10 @@ from amfast.remoting.errors import (ChannelError, ChannelFullError, NotConnected
 from amfast.remoting.flex_messages import AbstractMessage, AsyncMessage, CommandMessage
 from amfast.remoting.subscription_manager import (MemorySubscriptionManager,
                                                   SubscriptionManager)
-from amfast.remoting.targets import NIL_DSID
+from amfast.remoting.targets import NIL_DSID, PollRefused
 
-__all__ = ["ChannelSet", "Channel", "HttpChannel", "ChannelError", "ChannelFullError",
-           "NotConnectedError", "SecurityError"]
+__all__ = ["ChannelSet", "Channel", "HttpChannel", "PollRefused", "ChannelError",
+           "ChannelFullError", "NotConnectedError", "SecurityError"]
 
 
 class ChannelSet:
@@ -229,21 +229,20 @@ class HttpChannel(Channel):
 
     def __init__(self, name: str, max_connections: int = -1, endpoint: Endpoint | None = None,
                  wait_interval: int = 0, poll_interval: int = 500,
-                 max_body_size: int = DEFAULT_MAX_BODY_SIZE):
+                 max_body_size: int = DEFAULT_MAX_BODY_SIZE, max_waiting_polls: int = 100):
         Channel.__init__(self, name, max_connections, endpoint)
         if wait_interval < 0:
             raise ChannelError("wait_interval must be 0 (polling) or a time in milliseconds.")
         self.wait_interval = wait_interval
         self.poll_interval = poll_interval
         self.max_body_size = max_body_size
+        self.max_waiting_polls = max_waiting_polls
         self._waiting: set[str] = set()
         self._waiting_lock = threading.Lock()
 
-    def waitForMessage(self, packet: Packet, msg: Any, connection: Connection) -> list | None:
-        """A poll: the connection's messages, waiting up to ``wait_interval`` for some.
-
-        None means another poll of the same connection is already waiting.
-        """
+    def waitForMessage(self, packet: Packet, msg: Any, connection: Connection
+                       ) -> list | PollRefused:
+        """A poll: the connection's messages, waiting up to ``wait_interval`` for some."""
         subscriptions = self.channel_set.subscription_manager
         messages = subscriptions.pollConnection(connection)
         command = msg.body[0]
@@ -252,7 +251,9 @@ class HttpChannel(Channel):
             return messages
         with self._waiting_lock:
             if connection.id in self._waiting:
-                return None
+                return PollRefused.DUPLICATE
+            if len(self._waiting) >= self.max_waiting_polls:
+                return PollRefused.BUSY
             self._waiting.add(connection.id)
         try:
             return self._wait(connection, subscriptions)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 from typing import Any
 
 from amfast.remoting.errors import SecurityError
@@ -15,6 +16,15 @@ from amfast.remoting.flex_messages import (AbstractMessage, AcknowledgeMessage, 
 
 CREDENTIALS_HEADER = "Credentials"
 NIL_DSID = "nil"
+
+
+class PollRefused(enum.Enum):
+    """Why a long-poll was answered at once without waiting."""
+
+    #: Another poll of the same connection is already waiting (reply: DSNoOpPoll).
+    DUPLICATE = "duplicate"
+    #: The channel holds ``max_waiting_polls`` already (reply: DSPollWait).
+    BUSY = "busy"
 
 
 def nc_auth(packet: Any, header: Any, credentials: Any) -> None:
@@ -108,16 +118,19 @@ def multi_subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessa
 def poll_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
     """POLL: the waiting messages in a CLIENT_SYNC command, or a plain ack when none.
 
-    A poll while another of the same connection waits gets ``DSNoOpPoll``.
+    A poll while another of the same connection waits gets ``DSNoOpPoll``; one
+    the channel has no room to hold gets ``DSPollWait``.
     """
     command = msg.body[0]
     _require_login(packet, command, "Polling")
     messages = packet.channel.waitForMessage(packet, msg, command.connection)
-    if not messages:
+    if not isinstance(messages, list) or not messages:
         ack = AcknowledgeMessage()
         command._matchAcknowledge(ack)
-        if messages is None:
+        if messages is PollRefused.DUPLICATE:
             ack.headers[CommandMessage.NO_OP_POLL_HEADER] = True
+        elif messages is PollRefused.BUSY:
+            ack.headers[CommandMessage.POLL_WAIT_HEADER] = packet.channel.BUSY_POLL_WAIT
         return ack
     reply = command.acknowledge(packet, msg)
     reply.operation = CommandMessage.CLIENT_SYNC_OPERATION

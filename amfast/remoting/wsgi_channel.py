@@ -81,8 +81,11 @@ class StreamingWsgiChannel(WsgiChannel):
     id, NUL padding so browsers start delivering, then every message for the
     connection as a frame ``<hex length>CRLF<AMF3 message>CRLF``.  A NUL byte
     is written after ``heart_interval`` ms without messages; a DISCONNECT
-    command ends the stream when the connection goes away or
-    ``?command=close`` arrives.
+    command ends the stream when the connection goes away, ``?command=close``
+    arrives, or nothing was sent for ``idle_timeout`` ms (0: never).
+
+    Each stream holds a thread: at most ``max_streams`` are open at once (503
+    past that) and one per connection (400 for a second).
     """
 
     KICKSTART_BYTES = 2048
@@ -91,12 +94,16 @@ class StreamingWsgiChannel(WsgiChannel):
 
     def __init__(self, name: str, max_connections: int = -1, endpoint: Endpoint | None = None,
                  wait_interval: int = 0, heart_interval: int = 30000, poll_interval: int = 500,
-                 max_body_size: int = HttpChannel.DEFAULT_MAX_BODY_SIZE):
+                 max_body_size: int = HttpChannel.DEFAULT_MAX_BODY_SIZE, max_streams: int = 100,
+                 idle_timeout: int = 0):
         WsgiChannel.__init__(self, name, max_connections, endpoint, wait_interval,
                              poll_interval, max_body_size)
         self.heart_interval = heart_interval
+        self.max_streams = max_streams
+        self.idle_timeout = idle_timeout
+        self._streams: set[str] = set()
         self._closing: set[str] = set()
-        self._closing_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     def respond(self, request: Request) -> Response:
         command = request.GET.get("command")
@@ -116,16 +123,30 @@ class StreamingWsgiChannel(WsgiChannel):
             return Response(b"", content_type="text/plain", charset=None)
         if self.channel_set.subscription_manager.secure and not connection.authenticated:
             return _plain(403, "Streaming requires authentication.\n")
-        return Response(app_iter=self.stream(connection), content_type=self.CONTENT_TYPE,
+        with self._lock:
+            if connection.id in self._streams:
+                return _plain(400, "This connection already has an open stream.\n")
+            if len(self._streams) >= self.max_streams:
+                return _plain(503, "Too many open streams.\n")
+            self._streams.add(connection.id)
+            self._closing.discard(connection.id)
+        return Response(app_iter=_OpenStream(self, connection), content_type=self.CONTENT_TYPE,
                         charset=None, headers={"Cache-Control": "no-cache"})
 
     def closeStream(self, connection: Connection) -> None:
         """End the connection's open stream (if any) with a DISCONNECT frame."""
-        with self._closing_lock:
+        with self._lock:
+            if connection.id not in self._streams:
+                return
             self._closing.add(connection.id)
         func = connection.notify_func
         if func is not None:
             func()
+
+    def _release(self, connection: Connection) -> None:
+        with self._lock:
+            self._streams.discard(connection.id)
+            self._closing.discard(connection.id)
 
     def frame(self, msg: AbstractMessage) -> bytes:
         raw = self.endpoint.encode(msg, amf3=True)
@@ -136,20 +157,20 @@ class StreamingWsgiChannel(WsgiChannel):
         subscriptions = self.channel_set.subscription_manager
         wake = threading.Event()
         connection.setNotifyFunc(wake.set)
-        with self._closing_lock:
-            self._closing.discard(connection.id)
         try:
             opened = AcknowledgeMessage(body=connection.id, correlationId=self.OPEN_COMMAND)
             yield self.frame(opened) + b"\0" * self.KICKSTART_BYTES
-            last_write = time.monotonic()
+            last_write = last_message = time.monotonic()
             while connection.connected and connection.id not in self._closing:
                 messages = subscriptions.pollConnection(connection)
+                now = time.monotonic()
                 if messages:
                     yield b"".join(self.frame(msg) for msg in messages)
-                    last_write = time.monotonic()
+                    last_write = last_message = now
                     continue
-                idle = time.monotonic() - last_write
-                wake.wait(max(0.0, min(self.heart_interval / 1000 - idle,
+                if self.idle_timeout and now - last_message >= self.idle_timeout / 1000:
+                    break
+                wake.wait(max(0.0, min(self.heart_interval / 1000 - (now - last_write),
                                        self.poll_interval / 1000)))
                 wake.clear()
                 if time.monotonic() - last_write >= self.heart_interval / 1000:
@@ -159,8 +180,22 @@ class StreamingWsgiChannel(WsgiChannel):
             yield self.frame(CommandMessage(operation=CommandMessage.DISCONNECT_OPERATION))
         finally:
             connection.unSetNotifyFunc()
-            with self._closing_lock:
-                self._closing.discard(connection.id)
 
     def __repr__(self) -> str:
         return f"StreamingWsgiChannel({self.name!r})"
+
+
+class _OpenStream:
+    """A stream's WSGI body: the server's ``close()`` frees its slot even if never iterated."""
+
+    def __init__(self, channel: StreamingWsgiChannel, connection: Connection):
+        self._channel = channel
+        self._connection = connection
+        self._frames = channel.stream(connection)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._frames
+
+    def close(self) -> None:
+        self._frames.close()
+        self._channel._release(self._connection)
