@@ -87,6 +87,10 @@ class Connection:
     def unAuthenticate(self) -> None:
         self.manager.setFields(self.id, authenticated=False, flex_user=None)
 
+    def clearSession(self) -> None:
+        """Forget every session attribute."""
+        self.manager.setFields(self.id, session={})
+
     def useSmallMessages(self) -> None:
         self.manager.setFields(self.id, small_messages=True)
 

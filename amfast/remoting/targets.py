@@ -63,7 +63,10 @@ def login_operation(packet: Any, msg: Any, body: Any) -> None:
 
 
 def logout_operation(packet: Any, msg: Any, body: Any) -> None:
-    msg.body[0].connection.unAuthenticate()
+    """LOGOUT: the login and the session data go (the id stays: Flex cannot change it)."""
+    connection = msg.body[0].connection
+    connection.unAuthenticate()
+    connection.clearSession()
 
 
 def disconnect_operation(packet: Any, msg: Any, body: Any) -> None:
