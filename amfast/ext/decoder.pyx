@@ -346,6 +346,13 @@ cdef class DecoderContext:
         self.depth -= 1
         return obj
 
+    cdef object amf0_arguments(self):
+        """A call's argument array: it takes no reference slot."""
+        cdef unsigned long n = self.u32()
+        cdef Py_ssize_t i
+        self.check_count(n, MIN_ITEM_BYTES)
+        return [self.decode0() for i in range(n)]
+
     cdef object amf0_strict_array(self):
         cdef unsigned long n = self.u32()
         cdef Py_ssize_t i
@@ -710,7 +717,13 @@ cdef class DecoderContext:
             response = self.amf0_utf8()
             self.u32()
             self.reset_refs()
-            messages.append(Message(target, response, self.decode0()))
+            if Message.isRequestTarget(target) and self.pos < self.length and \
+                    self.data[self.pos] == AMF0_STRICT_ARRAY:
+                self.pos += 1
+                body = self.amf0_arguments()
+            else:
+                body = self.decode0()
+            messages.append(Message(target, response, body))
         return Packet(version, headers, messages)
 
 

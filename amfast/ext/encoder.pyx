@@ -846,18 +846,20 @@ cdef class EncoderContext:
 
     cdef int encode_body(self, object message) except -1:
         body = message.body
-        if not self.amf3:
-            return self.encode0(body)
-        if message.response and message.response != "null" and isinstance(body, (list, tuple)):
-            # A call's arguments: an AMF0 strict array, each argument switched to AMF3.
-            if self.amf0_ref(body):
-                return 0
+        if message.is_request and isinstance(body, (list, tuple)):
+            # A call's arguments: a strict array that takes no reference slot (as Flash
+            # Player, AmFast and PyAMF write it); with AMF3 each argument switches.
             self.put_byte(AMF0_STRICT_ARRAY)
             self.put_u32(len(body))
             for arg in body:
-                self.amf0_switch(arg)
+                if self.amf3:
+                    self.amf0_switch(arg)
+                else:
+                    self.encode0(arg)
             return 0
-        return self.amf0_switch(body)
+        if self.amf3:
+            return self.amf0_switch(body)
+        return self.encode0(body)
 
 
 cdef const char* utf8_of(str s, Py_ssize_t* n) except NULL:

@@ -65,6 +65,16 @@ class Message:
         self.response = response
         self.body = body
 
+    @staticmethod
+    def isRequestTarget(target: str | None) -> bool:
+        """A call's target (``Service.method``, ``null``), not a reply's (``/n/onResult``)."""
+        return not (target or "").endswith(
+            (Message.SUCCESS_TARGET, Message.FAILED_TARGET, Message.DEBUG_TARGET))
+
+    @property
+    def is_request(self) -> bool:
+        return self.isRequestTarget(self.target)
+
     @property
     def is_flex_msg(self) -> bool:
         """A Flex message call: target ``null`` and a Flex message as the only argument."""

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import amfast
 from amfast.remoting import Packet, ServiceMapper
-from amfast.remoting.connection import Connection
+from amfast.remoting.connection import Connection, ConnectionError
 from amfast.remoting.connection_manager import ConnectionManager, MemoryConnectionManager
 from amfast.remoting.endpoint import AmfEndpoint, Endpoint
 from amfast.remoting.errors import (ChannelError, ChannelFullError, NotConnectedError,
@@ -189,9 +189,13 @@ class Channel:
         try:
             return self.channel_set.getConnection(connection_id)
         except NotConnectedError:
-            if self.channel_set.connection_manager.verifyId(connection_id):
-                return self.connect(connection_id)
-            return self.connect()
+            if not self.channel_set.connection_manager.verifyId(connection_id):
+                return self.connect()
+        try:
+            return self.connect(connection_id)
+        except ConnectionError:
+            # A concurrent request with the same id re-created it first.
+            return self.channel_set.getConnection(connection_id)
 
     def invoke(self, packet: Packet) -> Packet:
         """The reply packet to ``packet``."""
@@ -220,12 +224,15 @@ class HttpChannel(Channel):
     ``wait_interval`` (ms): 0 answers polls at once; above 0 a poll with no
     messages is held that long (long-polling) and returns as soon as a message
     arrives.  ``poll_interval`` (ms) is how often a held poll also re-checks,
-    for messages published by other processes.  Requests above
-    ``max_body_size`` bytes are refused.
+    for messages published by other processes.  At most
+    ``max_waiting_polls`` polls wait at once (each holds a thread); others
+    are answered at once, telling the client to wait ``BUSY_POLL_WAIT`` ms
+    before polling again.  Requests above ``max_body_size`` bytes are refused.
     """
 
     CONTENT_TYPE = "application/x-amf"
     DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
+    BUSY_POLL_WAIT = 3000
 
     def __init__(self, name: str, max_connections: int = -1, endpoint: Endpoint | None = None,
                  wait_interval: int = 0, poll_interval: int = 500,

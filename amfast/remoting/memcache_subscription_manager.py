@@ -72,11 +72,12 @@ class MemcacheSubscriptionManager(MemcacheManager, SubscriptionManager):
         return [Subscription(connection_id, *record) for record in subs.values()]
 
     def unSubscribe(self, connection_id: str, client_id: str, topic: str,
-                    sub_topic: str | None = None) -> None:
+                    sub_topic: str | None = None, selector: str | None = None,
+                    every: bool = False) -> None:
         def remove(subs: dict) -> dict:
             return {key: record for key, record in subs.items()
-                    if not (key[0] == client_id and key[1] == topic and
-                            (sub_topic is None or key[2] == sub_topic))}
+                    if not Subscription(connection_id, *record).matchesRemoval(
+                        client_id, topic, sub_topic, selector, every)}
         left = self.mc_update(self._subs_key(connection_id), remove)
         if left is not None and not any(key[1] == topic for key in left):
             self.mc_set_discard(self._topic_subs_key(topic), connection_id)
@@ -119,6 +120,7 @@ class MemcacheSubscriptionManager(MemcacheManager, SubscriptionManager):
                 return []
             now = self.now()
             found = []
+            delivered = set()
             moved = {}
             seqs = self.mc_get_multi([self._seq_key(k[1]) for k in subs])
             for sub_key, record in subs.items():
@@ -131,7 +133,10 @@ class MemcacheSubscriptionManager(MemcacheManager, SubscriptionManager):
                                              for n in numbers]) if numbers else {}
                 for n in numbers:
                     entry = entries.get(self._msg_key(subscription.topic, n))
-                    if entry is not None and entry[0] > now and subscription.accepts(entry[1]):
+                    once = (subscription.client_id, subscription.topic, n)
+                    if entry is not None and entry[0] > now and once not in delivered and \
+                            subscription.accepts(entry[1]):
+                        delivered.add(once)
                         found.append((subscription.client_id, entry[1]))
                 moved[sub_key] = record[:4] + (max(last, subscription.cursor),)
             if moved == subs or self.mc.cas(key, moved):

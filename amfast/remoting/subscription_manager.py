@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any, Iterator
 
+from amfast.remoting.errors import NotConnectedError
 from amfast.remoting.flex_messages import AsyncMessage
 from amfast.remoting.selector import compile_selector
 from amfast.remoting.subtopic import SubtopicError, is_wildcard, subtopic_matches, validate_subtopic
@@ -39,7 +40,14 @@ class Subscription:
 
     @property
     def key(self) -> tuple:
-        return (self.client_id, self.topic, self.sub_topic)
+        return (self.client_id, self.topic, self.sub_topic, self.selector)
+
+    def matchesRemoval(self, client_id: str, topic: str, sub_topic: str | None,
+                       selector: str | None, every: bool) -> bool:
+        """Is this one of the subscriptions an unsubscribe names?"""
+        if (self.client_id, self.topic) != (client_id, topic):
+            return False
+        return every or (self.sub_topic, self.selector) == (sub_topic or None, selector or None)
 
     def accepts(self, msg: Any) -> bool:
         """Does this subscription receive ``msg`` (same topic assumed)?"""
@@ -114,7 +122,10 @@ class SubscriptionManager:
         """The messages waiting for every subscription of ``connection``, personalised."""
         messages = self.collectMessages(connection.id)
         if not soft_touch:
-            connection.touchPolled()
+            try:
+                connection.touchPolled()
+            except NotConnectedError:
+                return []
         return [connection.personalizeMessage(client_id, msg) for client_id, msg in messages]
 
     # -- storage, implemented by subclasses ----------------------------------------
@@ -124,8 +135,10 @@ class SubscriptionManager:
         raise NotImplementedError
 
     def unSubscribe(self, connection_id: str, client_id: str, topic: str,
-                    sub_topic: str | None = None) -> None:
-        """Remove a subscription; with ``sub_topic`` None, every one of that client on topic."""
+                    sub_topic: str | None = None, selector: str | None = None,
+                    every: bool = False) -> None:
+        """Remove the client's subscription to ``sub_topic`` with ``selector``, or with
+        ``every`` all of the client's subscriptions to ``topic``."""
         raise NotImplementedError
 
     def deleteConnection(self, connection: Any) -> None:
@@ -211,11 +224,11 @@ class MemorySubscriptionManager(SubscriptionManager):
             del self._by_connection[connection_id]
 
     def unSubscribe(self, connection_id: str, client_id: str, topic: str,
-                    sub_topic: str | None = None) -> None:
+                    sub_topic: str | None = None, selector: str | None = None,
+                    every: bool = False) -> None:
         with self._lock:
-            for key in list(self._by_connection.get(connection_id, {})):
-                if key[0] == client_id and key[1] == topic and (
-                        sub_topic is None or key[2] == sub_topic):
+            for key, subscription in list(self._by_connection.get(connection_id, {}).items()):
+                if subscription.matchesRemoval(client_id, topic, sub_topic, selector, every):
                     self._remove(connection_id, key)
 
     def deleteConnection(self, connection: Any) -> None:
@@ -235,16 +248,20 @@ class MemorySubscriptionManager(SubscriptionManager):
     def collectMessages(self, connection_id: str) -> list:
         now = self.now()
         found = []
+        # A Consumer gets a message once even when several of its subscriptions accept it.
+        delivered = set()
         with self._lock:
             for subscription in self._by_connection.get(connection_id, {}).values():
                 log = self._logs.get(subscription.topic)
                 if log is None:
                     continue
                 self._prune(log, now)
-                start = max(subscription.cursor, log.first_seq) - log.first_seq
-                for index in range(start, len(log.entries)):
-                    expires, msg = log.entries[index]
-                    if expires > now and subscription.accepts(msg):
+                start = max(subscription.cursor, log.first_seq)
+                for seq in range(start, log.next_seq):
+                    expires, msg = log.entries[seq - log.first_seq]
+                    once = (subscription.client_id, subscription.topic, seq)
+                    if expires > now and once not in delivered and subscription.accepts(msg):
+                        delivered.add(once)
                         found.append((subscription.client_id, msg))
                 subscription.cursor = log.next_seq
         return found

@@ -52,7 +52,9 @@ def login_operation(packet: Any, msg: Any, body: Any) -> None:
     command = msg.body[0]
     charset = command.headers.get(CommandMessage.CREDENTIALS_CHARSET_HEADER) or "utf-8"
     try:
-        text = base64.b64decode(body or "", validate=True).decode(str(charset))
+        # Flex's Base64Encoder wraps lines every 76 characters.
+        text = base64.b64decode("".join(str(body or "").split()), validate=True).decode(
+            str(charset))
     except (binascii.Error, ValueError, LookupError, TypeError):
         raise SecurityError("Credentials are not valid base64 text.") from None
     user, separator, password = text.partition(":")
@@ -94,10 +96,12 @@ def subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
 
 
 def unsubscribe_operation(packet: Any, msg: Any, body: Any) -> None:
+    """UNSUBSCRIBE: the Consumer's subscription to its subtopic, or all of them."""
     command = msg.body[0]
+    sub_topic = command.headers.get(AsyncMessage.SUBTOPIC_HEADER)
     packet.channel.channel_set.subscription_manager.unSubscribe(
         command.connection.id, command.clientId, command.destination,
-        command.headers.get(AsyncMessage.SUBTOPIC_HEADER))
+        sub_topic or None, every=not sub_topic)
 
 
 def multi_subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
@@ -108,9 +112,9 @@ def multi_subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessa
         command.clientId = packet.channel.channel_set.generateId()
     manager = packet.channel.channel_set.subscription_manager
     for entry in command.headers.get(CommandMessage.REMOVE_SUBSCRIPTIONS) or ():
-        sub_topic, _, _selector = str(entry).partition(CommandMessage.SUBTOPIC_SEPARATOR)
+        sub_topic, _, selector = str(entry).partition(CommandMessage.SUBTOPIC_SEPARATOR)
         manager.unSubscribe(command.connection.id, command.clientId, command.destination,
-                            sub_topic or None)
+                            sub_topic or None, selector or None)
     for entry in command.headers.get(CommandMessage.ADD_SUBSCRIPTIONS) or ():
         sub_topic, _, selector = str(entry).partition(CommandMessage.SUBTOPIC_SEPARATOR)
         manager.subscribe(command.connection.id, command.clientId, command.destination,
