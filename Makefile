@@ -30,8 +30,10 @@ memcached:
 	  echo "installing memcached from Debian packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
 
-# The example server on 127.0.0.1:8000 with the in-memory managers.
+# The examples on 127.0.0.1 with the in-memory managers: RPC on :8000, chat on :8001.
 demo: build
+	trap 'kill 0' INT TERM EXIT; \
+	$(VPY) examples/messaging/server.py 8001 & \
 	$(VPY) examples/hello/server.py 8000
 
 test: build memcached
