@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator
 
 from amfast.remoting.errors import StoreUnavailableError
 from amfast.remoting.memcache_manager import CAS_ATTEMPTS, MemcacheManager
-from amfast.remoting.subscription_manager import Subscription, SubscriptionManager
+from amfast.remoting.subscription_manager import ANY, Subscription, SubscriptionManager
 
 __all__ = ["MemcacheSubscriptionManager"]
 
@@ -72,12 +72,11 @@ class MemcacheSubscriptionManager(MemcacheManager, SubscriptionManager):
         return [Subscription(connection_id, *record) for record in subs.values()]
 
     def unSubscribe(self, connection_id: str, client_id: str, topic: str,
-                    sub_topic: str | None = None, selector: str | None = None,
-                    every: bool = False) -> None:
+                    sub_topic: Any = ANY, selector: Any = ANY) -> None:
         def remove(subs: dict) -> dict:
             return {key: record for key, record in subs.items()
                     if not Subscription(connection_id, *record).matchesRemoval(
-                        client_id, topic, sub_topic, selector, every)}
+                        client_id, topic, sub_topic, selector)}
         left = self.mc_update(self._subs_key(connection_id), remove)
         if left is not None and not any(key[1] == topic for key in left):
             self.mc_set_discard(self._topic_subs_key(topic), connection_id)

@@ -17,7 +17,17 @@ from amfast.remoting.flex_messages import AsyncMessage
 from amfast.remoting.selector import compile_selector
 from amfast.remoting.subtopic import SubtopicError, is_wildcard, subtopic_matches, validate_subtopic
 
-__all__ = ["Subscription", "SubscriptionManager", "MemorySubscriptionManager"]
+__all__ = ["Subscription", "SubscriptionManager", "MemorySubscriptionManager", "ANY"]
+
+
+class _Any:
+    """Stands for every subtopic or selector in an unsubscribe."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()
 
 
 class Subscription:
@@ -42,12 +52,12 @@ class Subscription:
     def key(self) -> tuple:
         return (self.client_id, self.topic, self.sub_topic, self.selector)
 
-    def matchesRemoval(self, client_id: str, topic: str, sub_topic: str | None,
-                       selector: str | None, every: bool) -> bool:
-        """Is this one of the subscriptions an unsubscribe names?"""
-        if (self.client_id, self.topic) != (client_id, topic):
-            return False
-        return every or (self.sub_topic, self.selector) == (sub_topic or None, selector or None)
+    def matchesRemoval(self, client_id: str, topic: str, sub_topic: Any = None,
+                       selector: Any = None) -> bool:
+        """Is this one of the subscriptions an unsubscribe names (``ANY`` matches all)?"""
+        return (self.client_id, self.topic) == (client_id, topic) and \
+            (sub_topic is ANY or self.sub_topic == (sub_topic or None)) and \
+            (selector is ANY or self.selector == (selector or None))
 
     def accepts(self, msg: Any) -> bool:
         """Does this subscription receive ``msg`` (same topic assumed)?"""
@@ -135,10 +145,9 @@ class SubscriptionManager:
         raise NotImplementedError
 
     def unSubscribe(self, connection_id: str, client_id: str, topic: str,
-                    sub_topic: str | None = None, selector: str | None = None,
-                    every: bool = False) -> None:
-        """Remove the client's subscription to ``sub_topic`` with ``selector``, or with
-        ``every`` all of the client's subscriptions to ``topic``."""
+                    sub_topic: Any = ANY, selector: Any = ANY) -> None:
+        """Remove the client's subscriptions to ``topic`` with this subtopic and selector
+        (None: the one without; ``ANY``: whatever it is)."""
         raise NotImplementedError
 
     def deleteConnection(self, connection: Any) -> None:
@@ -224,11 +233,10 @@ class MemorySubscriptionManager(SubscriptionManager):
             del self._by_connection[connection_id]
 
     def unSubscribe(self, connection_id: str, client_id: str, topic: str,
-                    sub_topic: str | None = None, selector: str | None = None,
-                    every: bool = False) -> None:
+                    sub_topic: Any = ANY, selector: Any = ANY) -> None:
         with self._lock:
             for key, subscription in list(self._by_connection.get(connection_id, {}).items()):
-                if subscription.matchesRemoval(client_id, topic, sub_topic, selector, every):
+                if subscription.matchesRemoval(client_id, topic, sub_topic, selector):
                     self._remove(connection_id, key)
 
     def deleteConnection(self, connection: Any) -> None:

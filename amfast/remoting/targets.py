@@ -13,6 +13,7 @@ from typing import Any
 from amfast.remoting.errors import SecurityError
 from amfast.remoting.flex_messages import (AbstractMessage, AcknowledgeMessage, AsyncMessage,
                                            CommandMessage)
+from amfast.remoting.subscription_manager import ANY
 
 CREDENTIALS_HEADER = "Credentials"
 NIL_DSID = "nil"
@@ -96,12 +97,11 @@ def subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
 
 
 def unsubscribe_operation(packet: Any, msg: Any, body: Any) -> None:
-    """UNSUBSCRIBE: the Consumer's subscription to its subtopic, or all of them."""
+    """UNSUBSCRIBE: the Consumer's subscriptions to its subtopic, or all of them."""
     command = msg.body[0]
-    sub_topic = command.headers.get(AsyncMessage.SUBTOPIC_HEADER)
     packet.channel.channel_set.subscription_manager.unSubscribe(
         command.connection.id, command.clientId, command.destination,
-        sub_topic or None, every=not sub_topic)
+        command.headers.get(AsyncMessage.SUBTOPIC_HEADER) or ANY)
 
 
 def multi_subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:

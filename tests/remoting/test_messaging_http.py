@@ -227,10 +227,6 @@ def test_selector_is_honoured(messaging):
     assert bodies(consumer.poll_messages()) == ["ADBE@12", "MSFT@11.5"]
 
 
-@pytest.mark.xfail(strict=True, reason="amfast bug: UNSUBSCRIBE with a DSSubtopic removes only "
-                   "the subscription with that subtopic and no selector (unsubscribe_operation "
-                   "passes no selector, and DSSelector is not read), so a Consumer that "
-                   "subscribed with a subtopic and a selector can never unsubscribe")
 @pytest.mark.parametrize("send_selector", [False, True], ids=["plain", "with-DSSelector"])
 def test_unsubscribe_removes_a_subtopic_subscription_that_has_a_selector(messaging,
                                                                          send_selector):
