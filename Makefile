@@ -50,3 +50,34 @@ bench: build
 
 clean:
 	rm -rf build amfast/ext/*.c amfast/ext/*.so amfast/ext/*.html
+
+# End-to-end tests with real clients (tests/e2e): a Haxe SWF in Ruffle and an Apache Royale
+# app, in Debian's headless Chromium.  Debian's haxe and chromium are installed when missing;
+# Ruffle, playwright-core and Royale go into tests/e2e/node_modules (npm ci, pinned by
+# package-lock.json); the clients are built into tests/e2e/.build and rebuilt only when their
+# sources change.  No browser is downloaded: playwright-core drives /usr/bin/chromium.
+E2E := tests/e2e
+E2E_BUILD := $(E2E)/.build
+E2E_NPM_STAMP := $(E2E)/node_modules/.package-lock.json
+E2E_SWF := $(E2E_BUILD)/haxe/client.swf
+
+.PHONY: e2e e2e-apt e2e-clients
+
+e2e-apt:
+	@{ command -v haxe >/dev/null 2>&1 && test -x /usr/bin/chromium; } || { \
+	  echo "installing haxe and chromium from Debian packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    haxe chromium >/dev/null; }
+
+$(E2E_NPM_STAMP): $(E2E)/package.json $(E2E)/package-lock.json
+	cd $(E2E) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(E2E_SWF): $(E2E)/haxe/Main.hx | e2e-apt
+	mkdir -p $(dir $@)
+	haxe -cp $(E2E)/haxe -swf $@ -swf-version 11 -main Main
+
+e2e-clients: $(E2E_NPM_STAMP) $(E2E_SWF)
+
+e2e: build e2e-apt e2e-clients
+	AMFAST_E2E=1 $(VPY) -m pytest $(E2E) $(E2E_ARGS)

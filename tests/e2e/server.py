@@ -1,0 +1,429 @@
+"""The end-to-end test server: amfast's channels beside the clients' static files, one origin.
+
+    /amf            WsgiChannel, polling (NetConnection, RemoteObject, AMFChannel polling)
+    /amf-longpoll   WsgiChannel, long-polling (polls held up to LONGPOLL_WAIT ms)
+    /report         POST: a client's JSON results; GET ?client=NAME: what it reported
+    /log            POST: a line of client progress, printed with the server's output
+    anything else   a static file from the web root (the built clients, Ruffle's files)
+
+Every AMF request body is kept (``Recorder.requests``) with the client it came from (the
+``client`` query parameter of the gateway URL), so a failing item can be replayed from the
+exact bytes.  Run it by hand to try a client in a browser:
+
+    .venv/bin/python tests/e2e/server.py --port 8080
+    then open http://127.0.0.1:8080/haxe.html or /royale.html
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import decimal
+import io
+import json
+import mimetypes
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from amfast import remoting
+from amfast.class_def import ClassDef, DynamicClassDef
+from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
+from amfast.remoting.channel import SecurityError
+from amfast.remoting.wsgi_channel import WsgiChannel, WsgiChannelSet
+from amfast.remoting.wsgi_server import make_server
+
+HERE = Path(__file__).resolve().parent
+BUILD = HERE / ".build"
+PAGES = HERE / "pages"
+
+USER, PASSWORD = "correct", "correct"
+LONGPOLL_WAIT = 5000  # ms: short enough that a stopping test run is never held long
+TOPIC = "e2e-chat"
+MAX_REPORT = 8 * 1024 * 1024
+
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("application/x-shockwave-flash", ".swf")
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/javascript", ".mjs")
+
+
+# --------------------------------------------------------------- typed objects
+
+
+class Point:
+    """``e2e.Point`` (sealed x, y): the Haxe client's registered class."""
+
+    def __init__(self, x: float = 0.0, y: float = 0.0):
+        self.x = x
+        self.y = y
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Point and (self.x, self.y) == (other.x, other.y)
+
+    def __repr__(self) -> str:
+        return f"Point({self.x!r}, {self.y!r})"
+
+
+class Person:
+    """``e2e.Person`` (sealed name, age, tags): the Royale client's registered class."""
+
+    def __init__(self, name: str = "", age: float = 0, tags: Any = None):
+        self.name = name
+        self.age = age
+        self.tags = tags
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Person and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"Person({vars(self)!r})"
+
+
+class Tagged:
+    """``e2e.Tagged``: a dynamic class (sealed ``kind``, the rest dynamic)."""
+
+    def __init__(self, kind: str = ""):
+        self.kind = kind
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Tagged and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"Tagged({vars(self)!r})"
+
+
+CLASS_DEFS = (
+    ClassDef(Point, "e2e.Point", ("x", "y")),
+    ClassDef(Person, "e2e.Person", ("name", "age", "tags")),
+    DynamicClassDef(Tagged, "e2e.Tagged", ("kind",)),
+)
+
+
+def samples() -> dict:
+    """Values the server sends (``e2e.sample(kind)``): how the clients read our encoder."""
+    xml_doc = __import__("xml.dom.minidom", fromlist=["parseString"]).parseString(
+        "<sample kind=\"dom\"><item>\u00e9</item></sample>")
+    etree = __import__("xml.etree.ElementTree", fromlist=["fromstring"]).fromstring(
+        "<sample kind=\"etree\"/>")
+    return {
+        "int_small": 7,
+        "int_amf3_max": 2 ** 28 - 1,
+        "int_amf3_over": 2 ** 28,
+        "int_big": 2 ** 40,
+        "int_negative": -(2 ** 28),
+        "float": 0.1,
+        "float_neg_zero": -0.0,
+        "float_nan": float("nan"),
+        "float_inf": float("inf"),
+        "decimal": decimal.Decimal("1.25"),
+        "bool": True,
+        "none": None,
+        "string_unicode": "h\u00e9llo \u4e16\u754c \U0001F600",
+        "string_long": "x" * 70000,
+        "list": [1, "two", None, 3.5],
+        "tuple": (1, 2),
+        "set": {3},
+        "dict": {"a": 1, "b": [True, False], "c": {"d": None}},
+        "dict_int_keys": {1: "one", 2: "two"},
+        "datetime_naive": datetime.datetime(2021, 6, 7, 8, 9, 10, 500000),
+        "datetime_aware": datetime.datetime(2021, 6, 7, 10, 9, 10, 500000,
+                                            datetime.timezone(datetime.timedelta(hours=2))),
+        "date": datetime.date(2021, 6, 7),
+        "xml_minidom": xml_doc,
+        "xml_etree": etree,
+        "bytes": AsByteArray(b"\x00\x01\x7f\x80\xff"),
+        "shared_list": (lambda shared: [shared, shared])([1, 2]),
+        "point": Point(1.5, -2.0),
+        "person": Person("Ann", 41, ["a", "b"]),
+        "tagged": (lambda t: (setattr(t, "extra", "dyn"), t)[1])(Tagged("k")),
+        "typed_unmapped": TypedObject("e2e.Unmapped", (), True, {"a": 1, "b": "x"}),
+        "vector_int": AsVector([1, -2, 3], type="int"),
+        "vector_double": AsVector([1.5, -2.0], type="double"),
+        "vector_object": AsVector(["a", "b"], type="object"),
+        "dictionary": AsDictionary({"k": "v"}),
+    }
+
+
+# --------------------------------------------------------------- what the clients did
+
+
+@dataclass
+class Request:
+    client: str
+    path: str
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+
+class Recorder:
+    """What every client sent and reported; waits are bounded by their callers."""
+
+    def __init__(self, capture_dir: Path | None = None) -> None:
+        self.capture_dir = capture_dir
+        self.lock = threading.Condition()
+        self.reports: dict[str, dict] = {}
+        self.received: dict[str, dict[str, list]] = {}
+        self.requests: list[Request] = []
+        self.logs: dict[str, list[str]] = {}
+        self.batch_sizes: dict[str, list[int]] = {}
+
+    def current_client(self) -> str:
+        return getattr(_local, "client", None) or "unknown"
+
+    def record(self, name: str, value: Any) -> None:
+        with self.lock:
+            self.received.setdefault(self.current_client(), {}).setdefault(
+                str(name), []).append(value)
+
+    def report(self, client: str, data: dict) -> None:
+        with self.lock:
+            self.reports[client] = data
+            self.lock.notify_all()
+
+    def log(self, client: str, line: str) -> None:
+        with self.lock:
+            self.logs.setdefault(client, []).append(line)
+
+    def wait_report(self, client: str, timeout: float, alive: Callable[[], bool] = lambda: True
+                    ) -> dict | None:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while client not in self.reports:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not alive():
+                    return None
+                self.lock.wait(min(remaining, 0.25))
+            return self.reports[client]
+
+    def add_request(self, request: Request) -> None:
+        with self.lock:
+            self.requests.append(request)
+            number = len(self.requests)
+        if self.capture_dir is not None:
+            self.capture_dir.mkdir(parents=True, exist_ok=True)
+            name = f"{number:04d}-{request.client}-{request.path.strip('/')}.bin"
+            (self.capture_dir / name).write_bytes(request.body)
+
+    def requests_of(self, client: str) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if r.client == client]
+
+
+_local = threading.local()
+
+
+# --------------------------------------------------------------- services
+
+
+class E2EChannelSet(WsgiChannelSet):
+    """One user: 'correct' with the password 'correct'."""
+
+    def login(self, user: str, password: str) -> bool:
+        if user == USER and password == PASSWORD:
+            return True
+        raise SecurityError("Invalid credentials.")
+
+
+class E2EError(Exception):
+    """The fault the clients provoke on purpose."""
+
+
+def build_channel_set(recorder: Recorder) -> E2EChannelSet:
+    channel_set = E2EChannelSet()
+    polling = WsgiChannel("amf")
+    channel_set.mapChannel(polling)
+    channel_set.mapChannel(WsgiChannel("amf-longpoll", wait_interval=LONGPOLL_WAIT))
+    for channel in channel_set:
+        mapper = channel.endpoint.encoder.class_def_mapper
+        assert mapper is channel.endpoint.decoder.class_def_mapper
+        for class_def in CLASS_DEFS:
+            mapper.mapClass(class_def)
+
+    def echo(name, value=None):
+        """Record what the server decoded under the item's name, and send it back."""
+        recorder.record(name, value)
+        return value
+
+    def echo_args(name, *args):
+        recorder.record(name, list(args))
+        return list(args)
+
+    def batch_size(packet, msg, name):
+        """How many calls came in the packet that carried this one."""
+        size = len(packet.messages)
+        recorder.record(name, size)
+        return size
+
+    def fail(message):
+        raise E2EError(message)
+
+    def secret():
+        return "the secret"
+
+    def whoami(packet, msg):
+        """The Flex user of the calling connection (RemoteObject), else None."""
+        flex = msg.body[0] if msg.is_flex_msg else None
+        connection = getattr(flex, "connection", None)
+        return None if connection is None else connection.flex_user
+
+    def publish(subtopic, text):
+        """Publish from server code, for the Consumers."""
+        body = {"from": "server", "text": text}
+        channel_set.publishObject(body, TOPIC, subtopic or None)
+        return True
+
+    def server_time():
+        return datetime.datetime(2021, 6, 7, 8, 9, 10, 500000)
+
+    sample_values = samples()
+
+    def sample(kind):
+        return sample_values[kind]
+
+    service = remoting.Service("e2e")
+    for func, name, secure in ((echo, "echo", False), (echo_args, "echoArgs", False),
+                               (fail, "fail", False), (secret, "secret", True),
+                               (publish, "publish", False), (server_time, "serverTime", False),
+                               (sample, "sample", False)):
+        service.mapTarget(remoting.CallableTarget(func, name, secure=secure))
+    service.mapTarget(remoting.ExtCallableTarget(batch_size, "batchSize"))
+    service.mapTarget(remoting.ExtCallableTarget(whoami, "whoami"))
+    channel_set.service_mapper.mapService(service)
+    return channel_set
+
+
+# --------------------------------------------------------------- the WSGI application
+
+
+class App:
+    def __init__(self, recorder: Recorder, www: Path = PAGES, extra_static: dict | None = None,
+                 verbose: bool = False):
+        self.recorder = recorder
+        self.channel_set = build_channel_set(recorder)
+        self.channel_names = {channel.name for channel in self.channel_set}
+        self.www = www.resolve()
+        # URL prefix -> folder, for files served from outside the web root.
+        self.extra_static = {k: Path(v).resolve() for k, v in (extra_static or {}).items()}
+        self.verbose = verbose
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        client = (query.get("client") or [""])[0]
+        if path.strip("/") in self.channel_names:
+            return self.amf(environ, start_response, path, client)
+        if path == "/report":
+            return self.report(environ, start_response, client)
+        if path == "/log":
+            return self.log(environ, start_response, client)
+        return self.static(environ, start_response, path)
+
+    def amf(self, environ, start_response, path, client):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        self.recorder.add_request(Request(client or "unknown", path, body))
+        if self.verbose:
+            print(f"[amf] {client} {path} {len(body)} bytes", flush=True)
+        _local.client = client
+        try:
+            return self.channel_set(environ, start_response)
+        finally:
+            _local.client = None
+
+    def _read_body(self, environ) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        return environ["wsgi.input"].read(min(length, MAX_REPORT)) if length > 0 else b""
+
+    def report(self, environ, start_response, client):
+        if environ["REQUEST_METHOD"] == "GET":
+            with self.recorder.lock:
+                data = self.recorder.reports.get(client)
+            return _respond(start_response, 200 if data else 404,
+                            json.dumps(data).encode(), "application/json")
+        raw = self._read_body(environ)
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            data = {"invalid": f"{type(exc).__name__}: {exc}", "raw": raw[:2000].decode(
+                "utf-8", "replace")}
+        if not isinstance(data, dict):
+            data = {"invalid": "not a JSON object", "raw": data}
+        name = client or str(data.get("client") or "unknown")
+        if self.verbose:
+            print(f"[report] {name}: {len(data.get('items') or [])} items", flush=True)
+        self.recorder.report(name, data)
+        return _respond(start_response, 200, b"ok", "text/plain")
+
+    def log(self, environ, start_response, client):
+        line = self._read_body(environ).decode("utf-8", "replace")
+        self.recorder.log(client or "unknown", line)
+        if self.verbose:
+            print(f"[log] {client}: {line}", flush=True)
+        return _respond(start_response, 200, b"ok", "text/plain")
+
+    def static(self, environ, start_response, path):
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return _respond(start_response, 405, b"static files are read-only\n", "text/plain")
+        rel = urllib.parse.unquote(path).lstrip("/") or "index.html"
+        root = self.www
+        for prefix, folder in self.extra_static.items():
+            if rel == prefix or rel.startswith(prefix + "/"):
+                root, rel = folder, rel[len(prefix):].lstrip("/")
+                break
+        target = (root / rel).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if root not in target.parents or not target.is_file():
+            return _respond(start_response, 404, f"not found: {path}\n".encode(), "text/plain")
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        data = target.read_bytes()
+        return _respond(start_response, 200, data, content_type)
+
+
+def _respond(start_response, status: int, body: bytes, content_type: str):
+    reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "")
+    start_response(f"{status} {reason}", [("Content-Type", content_type),
+                                          ("Content-Length", str(len(body))),
+                                          ("Cache-Control", "no-store")])
+    return [body]
+
+
+def static_folders() -> dict:
+    """URL prefix -> folder: the built clients and Ruffle's files."""
+    return {"ruffle": HERE / "node_modules" / "@ruffle-rs" / "ruffle",
+            "haxe": BUILD / "haxe",
+            "royale": BUILD / "royale" / "bin" / "js-release"}
+
+
+def make_app(recorder: Recorder | None = None, verbose: bool = False) -> App:
+    return App(recorder or Recorder(), PAGES, static_folders(), verbose)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--capture-dir", type=Path, default=None,
+                        help="write every AMF request body to a file in this folder")
+    args = parser.parse_args()
+    app = make_app(Recorder(args.capture_dir), verbose=True)
+    server = make_server(app, "127.0.0.1", args.port)
+    print(f"e2e server on http://127.0.0.1:{server.server_port}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
