@@ -97,3 +97,143 @@ def serve_wsgi(server_kind):
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+# -- memcached ------------------------------------------------------------------------------
+
+class MemcachedProcess:
+    """A memcached listening on 127.0.0.1:``port`` (TCP only), which tests may stop and restart.
+
+    ``servers`` is the list the memcache managers take as ``mc_servers``.
+    """
+
+    def __init__(self, binary: str, port: int | None = None, memory_mb: int = 64):
+        from tests.servers import free_port
+
+        self.binary = binary
+        self.port = free_port() if port is None else port
+        self.memory_mb = memory_mb
+        self.proc = None
+
+    @property
+    def servers(self) -> list:
+        return [f"127.0.0.1:{self.port}"]
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self) -> list:
+        import os
+
+        cmd = [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
+               "-m", str(self.memory_mb)]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd += ["-u", "root"]  # memcached refuses to run as root otherwise
+        return cmd
+
+    def start(self) -> "MemcachedProcess":
+        import subprocess
+
+        from tests.servers import wait_for_port
+
+        assert not self.running, "memcached is already running"
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.port, self.proc, timeout=WAIT)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop memcached (everything it held is lost); bounded."""
+        import subprocess
+
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(WAIT)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port: an empty memcached."""
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """Freeze memcached (SIGSTOP): it accepts connections but never answers."""
+        import signal
+
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def memcached_binary() -> str | None:
+    import shutil
+
+    return shutil.which("memcached") or next(
+        (p for p in ("/usr/bin/memcached", "/usr/local/bin/memcached", "/usr/sbin/memcached")
+         if shutil.os.access(p, shutil.os.X_OK)), None)
+
+
+def _require_memcached() -> str:
+    binary = memcached_binary()
+    if binary is None:
+        pytest.skip("memcached binary not found: `make test` installs it from Debian's "
+                    "packages (apt-get install memcached)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def memcached():
+    """A memcached for the whole session (``.servers``); tests keep apart by ``mc_prefix``.
+
+    Do not stop or restart it: use ``memcached_factory`` for a private one.
+    """
+    server = MemcachedProcess(_require_memcached()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def memcached_factory():
+    """``memcached_factory(**options) -> MemcachedProcess``: a private, started memcached that
+    the test may stop, pause and restart; stopped at teardown."""
+    binary = _require_memcached()
+    started: list = []
+
+    def start(**options) -> MemcachedProcess:
+        server = MemcachedProcess(binary, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc is not None and server.proc.poll() is None:
+            server.resume()  # a paused memcached ignores SIGTERM until resumed
+        server.stop()
+
+
+@pytest.fixture
+def mc_prefix(request) -> str:
+    """A key prefix no other test uses."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name)[-40:]
+    return f"t{uuid.uuid4().hex[:12]}_{name}"

@@ -1,0 +1,100 @@
+"""The chat server of server.py with its state in memcached: run several on one memcached.
+
+Run (memcached listening on 127.0.0.1:11211), two processes sharing everything:
+  python examples/messaging/memcache_server.py --port 8001 --secret s3cret
+  python examples/messaging/memcache_server.py --port 8002 --secret s3cret
+Same channels (amf, longpoll, streaming), destination 'chat' and ChatService.announce(text)
+as server.py, plus: login (any user, password --password), ChatService.whoami() (secure:
+the logged-in user), SessionService.set(name, value) / SessionService.get(name) (session
+attributes of the caller's connection; get answers None when unset).  See README.md.
+"""
+import argparse
+
+from amfast import remoting
+from amfast.remoting.channel import SecurityError
+from amfast.remoting.connection import SessionAttrError
+from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
+from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
+from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiChannel, WsgiChannelSet
+from amfast.remoting.wsgi_server import make_server
+
+
+class ChatChannelSet(WsgiChannelSet):
+    """Any user name logs in with the shared password."""
+
+    password = "chat"
+
+    def login(self, user: str, password: str) -> bool:
+        if user and password == self.password:
+            return True
+        raise SecurityError("Invalid credentials.")
+
+
+def build_channel_set(mc_servers, prefix: str, secret: str | None, password: str = "chat",
+                      wait: int = 20000, poll_interval: int = 500) -> ChatChannelSet:
+    channel_set = ChatChannelSet(
+        connection_manager=MemcacheConnectionManager(mc_servers=mc_servers, key_prefix=prefix,
+                                                     secret=secret),
+        subscription_manager=MemcacheSubscriptionManager(mc_servers=mc_servers,
+                                                         key_prefix=prefix))
+    channel_set.password = password
+    channel_set.mapChannel(WsgiChannel("amf"))
+    # poll_interval: how often a held poll looks for messages other processes published.
+    channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=wait,
+                                       poll_interval=poll_interval))
+    channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=5000,
+                                                poll_interval=poll_interval))
+
+    def announce(text):
+        channel_set.publishObject({"user": "server", "text": text}, "chat")
+        return True
+
+    def whoami(packet, message):
+        return message.body[0].connection.flex_user
+
+    chat = remoting.Service("ChatService")
+    chat.mapTarget(remoting.CallableTarget(announce, "announce"))
+    chat.mapTarget(remoting.ExtCallableTarget(whoami, "whoami", secure=True))
+    channel_set.service_mapper.mapService(chat)
+
+    def set_attr(packet, message, name, value):
+        message.body[0].connection.setSessionAttr(name, value)
+        return True
+
+    def get_attr(packet, message, name):
+        try:
+            return message.body[0].connection.getSessionAttr(name)
+        except SessionAttrError:
+            return None
+
+    session = remoting.Service("SessionService")
+    session.mapTarget(remoting.ExtCallableTarget(set_attr, "set"))
+    session.mapTarget(remoting.ExtCallableTarget(get_attr, "get"))
+    channel_set.service_mapper.mapService(session)
+    return channel_set
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--mc", action="append", metavar="HOST:PORT",
+                        help="a memcached server (repeatable; default 127.0.0.1:11211)")
+    parser.add_argument("--prefix", default="chat", help="key prefix shared by the processes")
+    parser.add_argument("--secret", help="signs connection ids: give every process the same")
+    parser.add_argument("--password", default="chat", help="the login password")
+    parser.add_argument("--wait", type=int, default=20000, help="long-poll hold (ms)")
+    parser.add_argument("--poll-interval", type=int, default=500,
+                        help="how often a held poll re-checks memcached (ms)")
+    args = parser.parse_args()
+
+    channel_set = build_channel_set(args.mc or ["127.0.0.1:11211"], args.prefix, args.secret,
+                                    args.password, args.wait, args.poll_interval)
+    server = make_server(channel_set, "127.0.0.1", args.port)
+    print(f"Chat on destination 'chat' at http://127.0.0.1:{server.server_port}/ "
+          f"(memcached {', '.join(channel_set.connection_manager.mc_servers)}, "
+          f"prefix {args.prefix!r})", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
