@@ -20,7 +20,10 @@ bounded.
 from __future__ import annotations
 
 import base64
+import errno
 import http.client
+import select
+import socket
 import time
 import urllib.parse
 from pathlib import Path
@@ -228,26 +231,106 @@ def polled(reply: AbstractMessage) -> list:
 
 
 class RawStream:
-    """A streaming connection read byte by byte: frames, NUL bytes and timings.
+    """A streaming connection read byte by byte over a plain socket: frames, NULs, timings.
 
-    ``events`` lists ``("nul", count, t)`` and ``("frame", message, t)`` in arrival order
-    (``t`` from ``time.monotonic()``).
+    The request is written by hand and the response parsed here (``Transfer-Encoding:
+    chunked`` under waitress, a body ending with the connection under wsgiref), so every
+    byte of the stream is seen as it arrives; reads wait with ``select``, never longer than
+    asked.  ``events`` lists ``("nul", count, t)`` and ``("frame", message, t)`` in arrival
+    order (``t`` from ``time.monotonic()``); ``raw`` is the body received so far.
     """
 
     def __init__(self, host: str, port: int, dsid: str, path: str = "/streaming",
                  timeout: float = TIMEOUT):
         self.host, self.port, self.path, self.dsid = host, port, path, dsid
-        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        self.conn.request("POST", f"{path}?command=open&version=1", f"DSId={dsid}",
-                          {"Content-Type": "application/x-www-form-urlencoded"})
-        self.response = self.conn.getresponse()
-        self.status = self.response.status
-        self.headers = {k.lower(): v for k, v in self.response.getheaders()}
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        form = f"DSId={urllib.parse.quote(dsid)}".encode()
+        self.sock.sendall(
+            f"POST {path}?command=open&version=1 HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(form)}\r\n\r\n".encode() + form)
+        self.sock.setblocking(False)
+        self._transport = b""
+        self.ended = False
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self._transport:
+            if not self._recv(deadline - time.monotonic()):
+                raise AssertionError(f"no response head: {self._transport[:200]!r}")
+        head, self._transport = self._transport.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
         self.decoder = Decoder()
+        self.raw = b""
         self.buffer = b""
         self.events: list = []
-        self.ended = False
         self._taken = 0
+        self._dechunk()
+
+    # -- transport -------------------------------------------------------------------
+
+    def _recv(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for bytes; False if none came (``ended`` at EOF)."""
+        if self.ended:
+            return False
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        if not ready:
+            return False
+        try:
+            chunk = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.ended = True
+            return False
+        self._transport += chunk
+        return True
+
+    def _dechunk(self) -> None:
+        """Move body bytes from the transport buffer to ``raw`` and ``buffer``."""
+        if not hasattr(self, "raw"):
+            return
+        if not self.chunked:
+            body, self._transport = self._transport, b""
+        else:
+            body = b""
+            while True:
+                head, sep, rest = self._transport.partition(b"\r\n")
+                if not sep:
+                    break
+                size = int(head.split(b";")[0], 16)
+                if size == 0:
+                    self.ended = True
+                    self._transport = b""
+                    break
+                if len(rest) < size + 2:
+                    break
+                body += rest[:size]
+                self._transport = rest[size + 2:]
+        self.raw += body
+        self.buffer += body
+
+    def _read(self, timeout: float) -> bool:
+        got = self._recv(timeout)
+        self._dechunk()
+        return got
+
+    def body(self, timeout: float = 5.0) -> bytes:
+        """The whole body of a response that is not a stream (an error reply)."""
+        length = int(self.headers.get("content-length", -1))
+        deadline = time.monotonic() + timeout
+        while not self.ended and time.monotonic() < deadline and \
+                (length < 0 or len(self.raw) < length):
+            self._read(deadline - time.monotonic())
+        return self.raw
+
+    # -- frames -------------------------------------------------------------------------
 
     def _parse(self) -> bool:
         """Move one event from the buffer to ``events``; False if more bytes are needed."""
@@ -268,6 +351,9 @@ class RawStream:
         self.events.append(("frame", self.decoder.decode(rest[:length], amf3=True), now))
         return True
 
+    def frames(self) -> list:
+        return [e[1] for e in self.events if e[0] == "frame"]
+
     def next_frame(self, timeout: float = 5.0) -> Any:
         """The next framed message not yet taken (None if the stream ended or ``timeout``)."""
         deadline = time.monotonic() + timeout
@@ -281,49 +367,35 @@ class RawStream:
             remaining = deadline - time.monotonic()
             if self.ended or remaining <= 0:
                 return None
-            self.conn.sock.settimeout(min(remaining, 0.25))
-            try:
-                chunk = self.response.read1(65536)
-            except (TimeoutError, OSError):
-                continue
-            if not chunk:
-                self.ended = True
-            self.buffer += chunk
+            self._read(remaining)
 
     def read_for(self, seconds: float) -> None:
-        """Read whatever arrives during ``seconds`` (short socket timeouts bound each read)."""
+        """Read whatever arrives during ``seconds``."""
         deadline = time.monotonic() + seconds
         while not self.ended:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            self.conn.sock.settimeout(min(remaining, 0.05))
-            try:
-                chunk = self.response.read1(65536)
-            except (TimeoutError, OSError):
-                continue
-            if not chunk:
-                self.ended = True
-                break
-            self.buffer += chunk
+            self._read(remaining)
             while self._parse():
                 pass
 
     def read_to_end(self, timeout: float = 5.0) -> bool:
         """Read until the server ends the stream; True if it did within ``timeout``."""
-        self.read_for(timeout)
+        deadline = time.monotonic() + timeout
+        while not self.ended and time.monotonic() < deadline:
+            self._read(deadline - time.monotonic())
         while self._parse():
             pass
         return self.ended
 
-    def frames(self) -> list:
-        return [e[1] for e in self.events if e[0] == "frame"]
+    # -- commands ------------------------------------------------------------------------
 
     def close_command(self, dsid: str | None = None) -> tuple[int, dict, bytes]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
         try:
             conn.request("POST", f"{self.path}?command=close&version=1",
-                         f"DSId={dsid or self.dsid}",
+                         f"DSId={dsid if dsid is not None else self.dsid}",
                          {"Content-Type": "application/x-www-form-urlencoded"})
             response = conn.getresponse()
             return (response.status, {k.lower(): v for k, v in response.getheaders()},
@@ -332,7 +404,7 @@ class RawStream:
             conn.close()
 
     def close(self) -> None:
-        self.conn.close()
+        self.sock.close()
 
 
 def _u29(value: int) -> bytes:
@@ -367,15 +439,43 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
         time.sleep(interval)
 
 
+def tolerate_trigger_race(server) -> None:
+    """Make a waitress ``RunningServer.stop`` survive its own race (see below).
+
+    ``RunningServer.stop`` (tests/conftest.py) appends the ``close_all`` thunk, then writes
+    to waitress's trigger pipe.  When the event loop is already handling an earlier pull
+    (a worker thread just finished a response), it can run the thunk, closing the trigger,
+    before that write: ``os.write`` then fails with EBADF although the stop is under way.
+    Here that error finishes the stop instead of failing the test's teardown.
+    """
+    if server.kind != "waitress":
+        return
+    original = server.stop
+
+    def stop() -> None:
+        try:
+            original()
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                raise
+            server._thread.join(TIMEOUT)
+            server._server.task_dispatcher.shutdown(timeout=TIMEOUT)
+            assert not server._thread.is_alive(), "waitress server thread did not stop"
+
+    server.stop = stop
+
+
 class MessagingServer:
     """A messaging channel set served over HTTP."""
 
     def __init__(self, server, channel_set):
+        tolerate_trigger_race(server)
         self.server = server
         self.channel_set = channel_set
         self.kind = server.kind
         self.port = server.port
         self.base_url = server.base_url
+        self.streams: list[RawStream] = []
 
     def url(self, path: str = "/amf") -> str:
         return self.server.url(path)
@@ -383,25 +483,45 @@ class MessagingServer:
     def flex(self, channel: str = "amf") -> FlexHttp:
         return FlexHttp(self.base_url, channel)
 
-    def stream(self, dsid: str) -> RawStream:
-        return RawStream("127.0.0.1", self.port, dsid)
+    def stream(self, dsid: str, path: str = "/streaming") -> RawStream:
+        stream = RawStream("127.0.0.1", self.port, dsid, path)
+        self.streams.append(stream)
+        return stream
+
+    def close_streams(self) -> None:
+        """Ask the server to end every stream opened here, and drop their sockets."""
+        for stream in self.streams:
+            if stream.status == 200 and not stream.ended:
+                try:
+                    stream.close_command()
+                except OSError:
+                    pass
+            stream.close()
 
 
 @pytest.fixture
 def messaging(serve_wsgi):
     """``build_messaging_channel_set()`` served under each server kind."""
     channel_set = build_messaging_channel_set()
-    return MessagingServer(serve_wsgi(channel_set), channel_set)
+    served = MessagingServer(serve_wsgi(channel_set), channel_set)
+    yield served
+    served.close_streams()
 
 
 @pytest.fixture
 def serve_messaging(serve_wsgi):
     """``serve_messaging(**build_options) -> MessagingServer`` (or pass ``channel_set=``)."""
+    served: list[MessagingServer] = []
+
     def serve(channel_set=None, **options):
         if channel_set is None:
             channel_set = build_messaging_channel_set(**options)
-        return MessagingServer(serve_wsgi(channel_set), channel_set)
-    return serve
+        served.append(MessagingServer(serve_wsgi(channel_set), channel_set))
+        return served[-1]
+
+    yield serve
+    for server in served:
+        server.close_streams()
 
 
 @pytest.fixture
