@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from amfast.remoting.client import HttpError, RemotingFault, RemotingService
+from amfast.remoting.client import RemotingFault, RemotingService
 from tests.servers import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "messaging" / "memcache_server.py"
