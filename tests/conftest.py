@@ -230,3 +230,53 @@ def mc_prefix(request) -> str:
 
     name = re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name)[-40:]
     return f"t{uuid.uuid4().hex[:12]}_{name}"
+
+
+# ------------------------------------------------------------------------------ endpoints
+
+#: The endpoints a channel can use: amfast's Cython codec and py3amf.
+ENDPOINT_KINDS = ("amf", "pyamf")
+
+
+def make_endpoint(kind: str, class_def_mapper=None):
+    """A fresh endpoint of ``kind``: ``AmfEndpoint`` ("amf") or ``PyAmfEndpoint`` ("pyamf").
+
+    With ``class_def_mapper``, both map classes through it (the AmfEndpoint's encoder and
+    decoder share it).
+    """
+    if kind == "amf":
+        from amfast.decoder import Decoder
+        from amfast.encoder import Encoder
+        from amfast.remoting.endpoint import AmfEndpoint
+
+        if class_def_mapper is None:
+            return AmfEndpoint()
+        return AmfEndpoint(encoder=Encoder(class_def_mapper=class_def_mapper),
+                           decoder=Decoder(class_def_mapper=class_def_mapper))
+    if kind == "pyamf":
+        from amfast.remoting.pyamf_endpoint import PyAmfEndpoint
+
+        return PyAmfEndpoint(class_def_mapper=class_def_mapper)
+    raise ValueError(f"unknown endpoint kind {kind!r}")
+
+
+@pytest.fixture(params=ENDPOINT_KINDS)
+def endpoint_factory(request):
+    """``endpoint_factory(class_def_mapper=None) -> Endpoint``: a fresh endpoint, once per kind.
+
+    Parametrised over ``ENDPOINT_KINDS`` (test ids ``amf``/``pyamf``); the callable's
+    ``kind`` attribute says which.  "pyamf" is skipped when py3amf is not installed.
+    Serve a channel set with it by setting every channel's endpoint::
+
+        for channel in channel_set:
+            channel.endpoint = endpoint_factory()
+    """
+    kind = request.param
+    if kind == "pyamf":
+        pytest.importorskip("pyamf")
+
+    def factory(class_def_mapper=None):
+        return make_endpoint(kind, class_def_mapper)
+
+    factory.kind = kind
+    return factory
