@@ -64,10 +64,15 @@ E2E_SWF := $(E2E_BUILD)/haxe/client.swf
 .PHONY: e2e e2e-apt e2e-clients
 
 e2e-apt:
-	@{ command -v haxe >/dev/null 2>&1 && test -x /usr/bin/chromium; } || { \
-	  echo "installing haxe and chromium from Debian packages"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    haxe chromium >/dev/null; }
+	@missing=""; \
+	command -v haxe >/dev/null 2>&1 || missing="$$missing haxe"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(E2E_NPM_STAMP): $(E2E)/package.json $(E2E)/package-lock.json
 	cd $(E2E) && npm ci --no-audit --no-fund --loglevel=error
@@ -77,7 +82,20 @@ $(E2E_SWF): $(E2E)/haxe/Main.hx | e2e-apt
 	mkdir -p $(dir $@)
 	haxe -cp $(E2E)/haxe -swf $@ -swf-version 11 -main Main
 
-e2e-clients: $(E2E_NPM_STAMP) $(E2E_SWF)
+# Royale's compiler (Java) turns the ActionScript app into JavaScript: bin/js-release/index.html.
+ROYALE := $(E2E)/node_modules/@apache-royale/royale-js/royale-asjs
+E2E_ROYALE := $(E2E_BUILD)/royale/bin/js-release/index.html
+E2E_ROYALE_SRC := $(wildcard $(E2E)/royale/src/*.as $(E2E)/royale/src/*/*.as)
+
+$(E2E_ROYALE): $(E2E_ROYALE_SRC) $(E2E_NPM_STAMP)
+	rm -rf $(E2E_BUILD)/royale && mkdir -p $(E2E_BUILD)
+	$(ROYALE)/js/bin/mxmlc -targets=JSRoyale -source-path+=$(E2E)/royale/src \
+	  -js-library-path+=$(ROYALE)/frameworks/js/libs/MXRoyaleBaseJS.swc \
+	  -js-output=$(E2E_BUILD)/royale $(E2E)/royale/src/Main.as > $(E2E_BUILD)/royale-build.log 2>&1 \
+	  || { cat $(E2E_BUILD)/royale-build.log; exit 1; }
+	@tail -n 2 $(E2E_BUILD)/royale-build.log
+
+e2e-clients: $(E2E_NPM_STAMP) $(E2E_SWF) $(E2E_ROYALE)
 
 e2e: build e2e-apt e2e-clients
 	AMFAST_E2E=1 $(VPY) -m pytest $(E2E) $(E2E_ARGS)

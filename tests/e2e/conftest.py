@@ -29,7 +29,7 @@ CLIENT_TIMEOUT = float(os.environ.get("AMFAST_E2E_TIMEOUT", "120"))
 #: client name -> (page, the built files it needs)
 CLIENTS = {
     "haxe": ("haxe.html", [BUILD / "haxe" / "client.swf"]),
-    "royale": ("royale.html", [BUILD / "royale" / "bin" / "js-release" / "index.html"]),
+    "royale": ("royale/index.html", [BUILD / "royale" / "bin" / "js-release" / "index.html"]),
 }
 
 _timings: dict[str, float] = {}

@@ -86,6 +86,8 @@ try {
     if (res.status() >= 400) log("http", `${res.status()} ${res.request().method()} ${res.url()}`);
   });
   const origin = new URL(args.url).origin;
+  // A report left by an earlier run of this client must not count.
+  await fetch(`${origin}/report?client=${encodeURIComponent(args.client)}`, { method: "DELETE" });
   log("driver", `opening ${args.url} in ${executablePath}`);
   await page.goto(args.url, { waitUntil: "load", timeout: timeoutMs });
   exitCode = 2;

@@ -2,7 +2,8 @@
 
     /amf            WsgiChannel, polling (NetConnection, RemoteObject, AMFChannel polling)
     /amf-longpoll   WsgiChannel, long-polling (polls held up to LONGPOLL_WAIT ms)
-    /report         POST: a client's JSON results; GET ?client=NAME: what it reported
+    /report         POST: a client's JSON results; GET ?client=NAME: what it reported;
+                    DELETE ?client=NAME: forget it (a new run)
     /log            POST: a line of client progress, printed with the server's output
     anything else   a static file from the web root (the built clients, Ruffle's files)
 
@@ -157,6 +158,8 @@ class Request:
     path: str
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    seconds: float | None = None  # how long the server took to answer (a held long-poll: long)
+    response: bytes = b""
 
 
 class Recorder:
@@ -329,14 +332,19 @@ class App:
             length = 0
         body = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        self.recorder.add_request(Request(client or "unknown", path, body))
+        request = Request(client or "unknown", path, body)
+        self.recorder.add_request(request)
         if self.verbose:
             print(f"[amf] {client} {path} {len(body)} bytes", flush=True)
         _local.client = client
         try:
-            return self.channel_set(environ, start_response)
+            # WsgiChannel answers with a complete body: the call below is the whole request.
+            response = list(self.channel_set(environ, start_response))
         finally:
             _local.client = None
+            request.seconds = time.monotonic() - request.at
+        request.response = b"".join(response)
+        return response
 
     def _read_body(self, environ) -> bytes:
         try:
@@ -346,6 +354,11 @@ class App:
         return environ["wsgi.input"].read(min(length, MAX_REPORT)) if length > 0 else b""
 
     def report(self, environ, start_response, client):
+        if environ["REQUEST_METHOD"] == "DELETE":  # a new run of the client (driver.mjs)
+            with self.recorder.lock:
+                self.recorder.reports.pop(client, None)
+                self.recorder.received.pop(client, None)
+            return _respond(start_response, 200, b"ok", "text/plain")
         if environ["REQUEST_METHOD"] == "GET":
             with self.recorder.lock:
                 data = self.recorder.reports.get(client)

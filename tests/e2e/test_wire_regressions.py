@@ -9,6 +9,8 @@ server is fixed; the fix then removes the mark.
 | ruffle_bytearray.bin | Haxe SWF in Ruffle 0.6.0 | e2e.echo("bytearray", <ByteArray>): Ruffle writes the AMF0 'unsupported' marker 0x0D for the ByteArray |
 | ruffle_vector.bin | the same | e2e.echo("vector.int", <Vector.<int>>): 0x0D again |
 | ruffle_battery.bin | the same | the client's battery: 49 e2e.echo calls batched in one packet, one per AMF0 value kind, the last two being the above |
+| royale_xml.bin | Apache Royale 0.9.12 AMFNetConnection | e2e.echo("nc.xml", <XML with "é">): AMF3 XML 0x0B; version 3, body length field 1 |
+| royale_vector_string.bin | the same | e2e.echo("nc.vector.string", <Vector.<String>>): object Vector 0x10 whose type name is "" |
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from pathlib import Path
 import pytest
 from webob import Request
 
+from xml.dom import minidom
+
+from amfast.class_def.as_types import AsVector
 from amfast.decoder import Decoder
 from amfast.encoder import Encoder
 from amfast.remoting import Packet
@@ -105,3 +110,70 @@ def _cut_packet(raw: bytes, end: int) -> bytes:
         offset += 4 + body_length
         count += 1
     return raw[:4] + count.to_bytes(2, "big") + bodies
+
+
+# ----------------------------------------------------------------- AMF3 XML out of a freed buffer
+
+XML_FREED = pytest.mark.xfail(strict=True, reason=(
+    "amfast bug: the AMF3 encoder writes XML from a freed buffer (encoder.pyx amf3_xml: "
+    "raw = utf8_of(xml_to_string(value), &n) keeps a pointer into a temporary str): with "
+    "non-ASCII text the reply carries garbage bytes (stale heap memory) instead of the XML"))
+
+
+def test_royale_xml_request_decodes():
+    """The request itself is fine: Royale's AMF3 XML decodes to the document it sent."""
+    packet = Decoder().decode_packet(_raw("royale_xml.bin"))
+    (message,) = packet.messages
+    name, doc = message.body
+    assert name == "nc.xml" and isinstance(doc, minidom.Document)
+    assert doc.documentElement.getElementsByTagName("child")[0].firstChild.data == "text \u00e9"
+
+
+@XML_FREED
+def test_royale_xml_echo_reply_carries_the_xml():
+    recorder = Recorder()
+    response = _post(build_channel_set(recorder), _raw("royale_xml.bin"))
+    assert response.status_int == 200, response.text
+    reply = Decoder().decode_packet(response.body)
+    (message,) = reply.messages
+    assert message.target == "/57/onResult"
+    assert isinstance(message.body, minidom.Document), repr(message.body)
+    assert message.body.toxml() == recorder.received["unknown"]["nc.xml"][0].toxml()
+
+
+@XML_FREED
+@pytest.mark.parametrize("text", ["text \u00e9", "\u4e16\u754c", "smile \U0001F600"])
+def test_amf3_xml_with_non_ascii_text_round_trips(text):
+    for _ in range(20):  # the garbage is stale memory: check more than once
+        doc = minidom.parseString(f"<root><child>{text}</child></root>")
+        raw = Encoder(amf3=True).encode(doc)
+        back = Decoder(amf3=True).decode(raw)
+        assert back.documentElement.firstChild.firstChild.data == text, raw
+
+
+# ----------------------------------------------------------------- object Vector type name ""
+
+VECTOR_NAME = pytest.mark.xfail(strict=True, reason=(
+    "amfast bug (minor): an object Vector whose type name is '' (how Royale writes "
+    "Vector.<String> and Vector.<Object>) decodes with class_name '*' (decoder.pyx: "
+    "class_name or '*') and is written back as '*', which Royale reads as Vector.<void>; "
+    "the name should be kept as received"))
+
+
+@VECTOR_NAME
+def test_royale_object_vector_keeps_its_empty_type_name():
+    packet = Decoder().decode_packet(_raw("royale_vector_string.bin"))
+    (message,) = packet.messages
+    name, vector = message.body
+    assert name == "nc.vector.string" and isinstance(vector, AsVector)
+    assert (vector.type, list(vector)) == ("object", ["a", "b"])
+    assert vector.class_name == ""
+
+
+@VECTOR_NAME
+def test_royale_object_vector_echo_writes_the_same_type_name():
+    raw = _raw("royale_vector_string.bin")
+    sent = raw[raw.index(b"\x10\x05\x00"):]  # the Vector as Royale wrote it: name ""
+    response = _post(build_channel_set(Recorder()), raw)
+    assert response.status_int == 200, response.text
+    assert response.body.endswith(sent), response.body.hex()
