@@ -1,0 +1,555 @@
+"""Messaging benchmark: publish-to-delivery latency and fan-out throughput.
+
+Run it with ``make bench-messaging`` (``BENCH_ARGS="--quick"`` for fewer samples), or::
+
+    .venv/bin/python bench/bench_messaging.py [--quick] [--profile]
+
+What it measures, on 127.0.0.1 only:
+
+1. Latency, publish to delivery, over HTTP: N subscribers (1 and 100) long-polling
+   (``/longpoll``) or streaming (``/streaming``); one publisher POSTs an AsyncMessage carrying
+   its send time every ``SPACING`` seconds; each subscriber records arrival - send time
+   (``time.monotonic``, one clock: all clients live in this process).  Median and p99 over
+   every (message, subscriber) pair.  The server runs in a subprocess (its own GIL) under
+   amfast's threaded wsgiref server (``amfast.remoting.wsgi_server``) and under waitress.
+   The clients are asyncio, one thread: 100 subscribers cost 100 sockets, not 100 threads.
+2. Fan-out throughput in process: ``ChannelSet.publishMessage`` then every subscriber's
+   ``pollConnection`` (messages personalised for each), for 1, 100 and 1,000 subscribers,
+   polled after every message ("per message") and after all of them ("batched").
+3. Fan-out throughput end to end over HTTP: K messages published over HTTP, then N polling
+   subscribers (``/amf``) fetch them (16 requests in flight), for N = 1, 100, 1,000:
+   deliveries per second from the first publish to the last delivery.
+
+Targets (2 cores): p99 < 20 ms with 100 streaming subscribers; >= 50,000 in-process
+deliveries/s with 1,000 subscribers.  With ``--profile`` (or when a target is missed) the
+in-process work of one publish fanned out to 100 streams is profiled with cProfile and the
+amfast functions that take the time are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import platform
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from amfast.decoder import Decoder  # noqa: E402
+from amfast.encoder import Encoder  # noqa: E402
+from amfast.remoting import Message, Packet  # noqa: E402
+from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
+
+TARGET_P99_MS = 20.0
+TARGET_INPROC = 50000
+SPACING = 0.02  # seconds between two publishes in the latency runs
+#: A latency run gives up (and says TIMED OUT) after this many seconds.
+LATENCY_TIMEOUT = 20.0
+
+
+# ============================================================================= the server
+
+
+def build_channel_set():
+    from amfast.remoting.subscription_manager import MemorySubscriptionManager
+    from amfast.remoting.wsgi_channel import (StreamingWsgiChannel, WsgiChannel,
+                                              WsgiChannelSet)
+    channel_set = WsgiChannelSet(
+        subscription_manager=MemorySubscriptionManager(ttl=600000, max_messages=200000))
+    channel_set.mapChannel(WsgiChannel("amf"))
+    channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=30000,
+                                       max_waiting_polls=2000))
+    channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=5000,
+                                                max_streams=2000))
+    return channel_set
+
+
+def serve(kind: str, port: int, threads: int) -> None:
+    channel_set = build_channel_set()
+    if kind == "waitress":
+        import waitress
+        waitress.serve(channel_set, host="127.0.0.1", port=port, threads=threads,
+                       connection_limit=4000, _quiet=True)
+    else:
+        from amfast.remoting.wsgi_server import make_server
+        make_server(channel_set, "127.0.0.1", port).serve_forever()
+
+
+class ServerProcess:
+    def __init__(self, kind: str, threads: int):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, str(self.port), str(threads)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{kind} server exited with {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"{kind} server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# ============================================================================= asyncio HTTP
+
+
+class HttpConn:
+    """One HTTP/1.1 client connection, reopened when the server closes it (wsgiref)."""
+
+    def __init__(self, port: int, stats: dict):
+        self.port = port
+        self.stats = stats
+        self.reader = self.writer = None
+
+    async def _open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port,
+                                                                 limit=1 << 24)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def post(self, path: str, body: bytes,
+                   content_type: str = "application/x-amf") -> bytes:
+        for attempt in range(5):
+            try:
+                if self.writer is None:
+                    await self._open()
+                self.writer.write(
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+                    .encode() + body)
+                await self.writer.drain()
+                status, headers, close = await read_head(self.reader)
+                if "content-length" in headers:
+                    data = await self.reader.readexactly(int(headers["content-length"]))
+                else:
+                    data = await self.reader.read()
+                    close = True
+                if close:
+                    self.close()
+                if status != 200:
+                    raise RuntimeError(f"HTTP {status}: {data[:100]!r}")
+                return data
+            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+                self.stats["errors"] = self.stats.get("errors", 0) + 1
+                self.stats["last_error"] = repr(exc)
+                self.close()
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise RuntimeError(f"POST {path} failed 5 times: {self.stats.get('last_error')}")
+
+
+async def read_head(reader) -> tuple:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    version, status = lines[0].split()[:2]
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    close = version == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
+    return int(status), headers, close
+
+
+ENCODER, DECODER = Encoder(), Decoder()
+
+
+def flex_packet(message) -> bytes:
+    return ENCODER.encode_packet(Packet(Packet.FLASH_9, [], [Message("null", "/1", [message])]),
+                                 amf3=True)
+
+
+def flex_reply(raw: bytes):
+    return DECODER.decode_packet(raw).messages[0].body
+
+
+async def subscribe(conn: HttpConn, path: str) -> str:
+    command = CommandMessage(operation=CommandMessage.SUBSCRIBE_OPERATION, destination="chat",
+                             headers={"DSId": "nil", CommandMessage.MESSAGING_VERSION: 1})
+    ack = flex_reply(await conn.post(path, flex_packet(command)))
+    return ack.headers["DSId"]
+
+
+async def poll(conn: HttpConn, path: str, dsid: str) -> list:
+    reply = flex_reply(await conn.post(path, flex_packet(
+        CommandMessage(operation=CommandMessage.POLL_OPERATION, headers={"DSId": dsid}))))
+    if isinstance(reply, CommandMessage) and reply.operation == 4:
+        return list(reply.body)
+    if type(reply).__name__ == "ErrorMessage":
+        raise RuntimeError(f"poll failed: {reply.faultString}")
+    return []
+
+
+async def publish(conn: HttpConn, body) -> None:
+    message = AsyncMessage(body=body, destination="chat", headers={"DSId": "nil"})
+    reply = flex_reply(await conn.post("/amf", flex_packet(message)))
+    if type(reply).__name__ == "ErrorMessage":
+        raise RuntimeError(f"publish failed: {reply.faultString}")
+
+
+class Stream:
+    """A streaming subscriber on a raw asyncio connection: frames, timed on arrival."""
+
+    def __init__(self, port: int, dsid: str):
+        self.port, self.dsid = port, dsid
+        self.latencies: list = []
+        self.count = 0
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port,
+                                                                 limit=1 << 24)
+        form = f"DSId={self.dsid}".encode()
+        self.writer.write(
+            f"POST /streaming?command=open&version=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(form)}\r\n\r\n".encode() + form)
+        await self.writer.drain()
+        status, headers, _ = await read_head(self.reader)
+        if status != 200:
+            raise RuntimeError(f"stream open: HTTP {status}")
+        self.chunked = "chunked" in headers.get("transfer-encoding", "")
+        self.transport_buf = b""
+        self.body_buf = b""
+        await self._frame()  # the "open" acknowledgement
+
+    async def _more(self) -> float:
+        data = await self.reader.read(1 << 16)
+        now = time.monotonic()
+        if not data:
+            raise ConnectionError("stream ended")
+        if not self.chunked:
+            self.body_buf += data
+            return now
+        self.transport_buf += data
+        while True:
+            head, sep, rest = self.transport_buf.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(head.split(b";")[0], 16)
+            if len(rest) < size + 2:
+                break
+            self.body_buf += rest[:size]
+            self.transport_buf = rest[size + 2:]
+        return now
+
+    async def _frame(self):
+        now = time.monotonic()
+        while True:
+            self.body_buf = self.body_buf.lstrip(b"\0")
+            head, sep, rest = self.body_buf.partition(b"\r\n")
+            if sep:
+                length = int(head, 16)
+                if len(rest) >= length + 2:
+                    self.body_buf = rest[length + 2:]
+                    return now, DECODER.decode(rest[:length], amf3=True)
+            now = await self._more()
+
+    async def run(self, expected: int) -> None:
+        while self.count < expected:
+            arrived, message = await self._frame()
+            self.count += 1
+            self.latencies.append(arrived - message.body["t"])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def latency_run(port: int, kind: str, subscribers: int, messages: int) -> dict:
+    stats: dict = {}
+    path = "/longpoll" if kind == "longpoll" else "/streaming"
+    setup = HttpConn(port, stats)
+    dsids = [await subscribe(setup, path) for _ in range(subscribers)]
+    setup.close()
+    latencies: list = []
+    done = [0]
+
+    async def long_poller(dsid: str) -> None:
+        conn = HttpConn(port, stats)
+        got = 0
+        try:
+            while got < messages:
+                batch = await poll(conn, path, dsid)
+                now = time.monotonic()
+                for message in batch:
+                    latencies.append(now - message.body["t"])
+                got += len(batch)
+        finally:
+            conn.close()
+            done[0] += 1
+
+    streams = []
+    if kind == "streaming":
+        streams = [Stream(port, dsid) for dsid in dsids]
+        for stream in streams:
+            await stream.open()
+        tasks = [asyncio.ensure_future(s.run(messages)) for s in streams]
+    else:
+        tasks = [asyncio.ensure_future(long_poller(dsid)) for dsid in dsids]
+        await asyncio.sleep(0.5 + subscribers * 0.005)  # let every poll be held
+    publisher = HttpConn(port, stats)
+    started = time.monotonic()
+    for i in range(messages):
+        await publish(publisher, {"t": time.monotonic(), "i": i})
+        await asyncio.sleep(SPACING)
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=LATENCY_TIMEOUT)
+    except asyncio.TimeoutError:
+        stats["timeout"] = True
+        for task in tasks:
+            task.cancel()
+    elapsed = time.monotonic() - started
+    publisher.close()
+    for stream in streams:
+        latencies.extend(stream.latencies)
+        stream.close()
+    latencies.sort()
+    expected = subscribers * messages
+    return {
+        "samples": len(latencies), "expected": expected,
+        "median_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+        if latencies else float("nan"),
+        "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+        "errors": stats.get("errors", 0), "last_error": stats.get("last_error"),
+        "elapsed": elapsed, "timeout": stats.get("timeout", False),
+    }
+
+
+async def http_fanout_run(port: int, subscribers: int, messages: int,
+                          in_flight: int = 16) -> dict:
+    stats: dict = {}
+    setup = HttpConn(port, stats)
+    dsids = [await subscribe(setup, "/amf") for _ in range(subscribers)]
+    setup.close()
+    publisher = HttpConn(port, stats)
+    started = time.monotonic()
+    for i in range(messages):
+        await publish(publisher, {"t": 0, "i": i})
+    published = time.monotonic()
+    publisher.close()
+    delivered = [0]
+    queue: asyncio.Queue = asyncio.Queue()
+    for dsid in dsids:
+        queue.put_nowait(dsid)
+
+    async def worker() -> None:
+        conn = HttpConn(port, stats)
+        try:
+            while not queue.empty():
+                dsid = queue.get_nowait()
+                got = 0
+                for _ in range(messages + 5):  # bounded: one poll normally gets them all
+                    got += len(await poll(conn, "/amf", dsid))
+                    if got >= messages:
+                        break
+                delivered[0] += got
+        finally:
+            conn.close()
+
+    await asyncio.wait_for(asyncio.gather(*[worker() for _ in range(in_flight)]), timeout=120)
+    elapsed = time.monotonic() - started
+    return {"delivered": delivered[0], "expected": subscribers * messages,
+            "per_second": delivered[0] / elapsed, "elapsed": elapsed,
+            "publish_s": published - started, "errors": stats.get("errors", 0),
+            "last_error": stats.get("last_error")}
+
+
+# ============================================================================= in process
+
+
+def inprocess_fanout(subscribers: int, messages: int, per_message: bool) -> float:
+    from amfast.remoting.channel import ChannelSet
+    from amfast.remoting.subscription_manager import MemorySubscriptionManager
+    from amfast.remoting.wsgi_channel import WsgiChannel
+    channel_set = ChannelSet(
+        subscription_manager=MemorySubscriptionManager(ttl=600000, max_messages=200000))
+    channel = WsgiChannel("amf")
+    channel_set.mapChannel(channel)
+    manager = channel_set.subscription_manager
+    connections = [channel.connect() for _ in range(subscribers)]
+    for n, connection in enumerate(connections):
+        manager.subscribe(connection.id, f"C{n}", "chat")
+    delivered = 0
+    started = time.perf_counter()
+    for i in range(messages):
+        channel_set.publishMessage(AsyncMessage(body={"i": i}, destination="chat"))
+        if per_message:
+            for connection in connections:
+                delivered += len(manager.pollConnection(connection))
+    if not per_message:
+        for connection in connections:
+            delivered += len(manager.pollConnection(connection))
+    elapsed = time.perf_counter() - started
+    assert delivered == subscribers * messages, (delivered, subscribers * messages)
+    return delivered / elapsed
+
+
+def profile_stream_fanout(subscribers: int = 100, messages: int = 200) -> str:
+    """The server's work for a publish fanned out to streams, in one thread, profiled:
+    decode + invoke the publish request, then per stream pollConnection + frame encoding."""
+    channel_set = build_channel_set()
+    amf = channel_set.getChannel("amf")
+    streaming = channel_set.getChannel("streaming")
+    manager = channel_set.subscription_manager
+    connections = [streaming.connect() for _ in range(subscribers)]
+    for n, connection in enumerate(connections):
+        connection.useSmallMessages()
+        manager.subscribe(connection.id, f"C{n}", "chat")
+    requests = [flex_packet(AsyncMessage(body={"t": 0.0, "i": i}, destination="chat",
+                                         headers={"DSId": "nil"})) for i in range(messages)]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for raw in requests:
+        packet = amf.decode(raw)
+        amf.encode(amf.invoke(packet), packet)
+        for connection in connections:
+            for message in manager.pollConnection(connection):
+                streaming.frame(message)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(r"amfast|remoting|webob|copy|uuid|threading", 18)
+    return out.getvalue()
+
+
+# ============================================================================= the report
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages per run")
+    parser.add_argument("--profile", action="store_true", help="always print the profile")
+    parser.add_argument("--servers", default="wsgiref,waitress")
+    parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "THREADS"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]))
+        return
+
+    import amfast
+    print(f"Python {platform.python_version()}, amfast {amfast.__version__}, "
+          f"{os.cpu_count()} CPUs, {platform.platform()}")
+    messages = 30 if args.quick else 60
+    servers = [s for s in args.servers.split(",") if s]
+    rows = []
+    missed = []
+
+    # -- 1. latency over HTTP ---------------------------------------------------------
+    latency = {}
+    for server_kind in servers:
+        for sub_kind in ("longpoll", "streaming"):
+            for subscribers in (1, 100):
+                server = ServerProcess(server_kind, threads=subscribers + 24)
+                try:
+                    result = asyncio.run(latency_run(server.port, sub_kind, subscribers,
+                                                     messages))
+                finally:
+                    server.stop()
+                latency[(server_kind, sub_kind, subscribers)] = result
+                target = ""
+                if sub_kind == "streaming" and subscribers == 100:
+                    ok = result["p99_ms"] < TARGET_P99_MS and \
+                        result["samples"] == result["expected"]
+                    target = f"p99 < {TARGET_P99_MS:.0f} ms: {'met' if ok else 'MISSED'}"
+                    if not ok:
+                        missed.append(f"p99 latency, 100 streams, {server_kind}")
+                rows.append((f"latency {sub_kind}, {subscribers} sub, {server_kind}",
+                             f"median {fmt_ms(result['median_ms'])} ms, "
+                             f"p99 {fmt_ms(result['p99_ms'])} ms, "
+                             f"max {fmt_ms(result['max_ms'])} ms "
+                             f"({result['samples']}/{result['expected']} delivered"
+                             f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''}"
+                             f"{', TIMED OUT' if result['timeout'] else ''})", target))
+                print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+
+    # -- 2. in-process fan-out ------------------------------------------------------------
+    for subscribers, count in ((1, 20000), (100, 300), (1000, 40)):
+        if args.quick:
+            count = max(10, count // 4)
+        for per_message in (True, False):
+            rate = inprocess_fanout(subscribers, count, per_message)
+            target = ""
+            if subscribers == 1000:
+                ok = rate >= TARGET_INPROC
+                target = f">= {TARGET_INPROC:,}/s: {'met' if ok else 'MISSED'}"
+                if not ok:
+                    missed.append(f"in-process fan-out, 1000 subscribers "
+                                  f"({'per message' if per_message else 'batched'})")
+            mode = "per message" if per_message else "batched"
+            rows.append((f"in-process fan-out, {subscribers} sub ({mode})",
+                         f"{rate:,.0f} deliveries/s", target))
+            print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+
+    # -- 3. HTTP fan-out ---------------------------------------------------------------------
+    for server_kind in servers:
+        for subscribers, count in ((1, 2000), (100, 100), (1000, 20)):
+            if args.quick:
+                count = max(5, count // 4)
+            server = ServerProcess(server_kind, threads=24)
+            try:
+                result = asyncio.run(http_fanout_run(server.port, subscribers, count))
+            finally:
+                server.stop()
+            rows.append((f"HTTP fan-out, {subscribers} sub polling, {server_kind}",
+                         f"{result['per_second']:,.0f} deliveries/s "
+                         f"({result['delivered']}/{result['expected']} in "
+                         f"{result['elapsed']:.2f} s, publishing {result['publish_s']:.2f} s"
+                         f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''})",
+                         ""))
+            print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+
+    # -- the table -------------------------------------------------------------------------
+    width = [max(len(r[i]) for r in rows + [("measure", "measured", "target")])
+             for i in range(3)]
+    print()
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(("measure", "measured", "target"),
+                                                     width)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in width) + "|")
+    for row in rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, width)) + " |")
+    print()
+    errors = [f"{k}: {v['last_error']}" for k, v in latency.items() if v.get("last_error")]
+    if errors:
+        print("last HTTP errors seen (the client retried):")
+        for line in errors:
+            print("  " + line)
+    if missed:
+        print("targets missed: " + "; ".join(missed))
+    if missed or args.profile:
+        print("\nWhere the server's time goes for one publish fanned out to 100 streams "
+              "(cProfile, one thread, 200 publishes; tottime order):")
+        print(profile_stream_fanout())
+
+
+if __name__ == "__main__":
+    main()
