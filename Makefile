@@ -8,7 +8,7 @@ endif
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.amfast-installed
 
-.PHONY: install build test bench demo clean memcached
+.PHONY: install build test bench demo clean memcached bench-messaging
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench: build
 	  $(VPY) -m pip install --upgrade --no-deps --no-cache-dir --target bench/.py3amf-cython \
 	    --no-binary py3amf 'py3amf==0.9.1' --config-settings=py3amf.ext.cython=1
 	PYTHONPATH=bench/.py3amf-cython $(VPY) bench/bench_codec.py $(BENCH_ARGS)
+
+# Messaging latency and fan-out throughput (bench/bench_messaging.py): servers in subprocesses
+# on 127.0.0.1, about two minutes.  BENCH_ARGS="--quick" for fewer samples, "--profile" to
+# print where the server's time goes even when the targets are met.
+bench-messaging: build
+	$(VPY) bench/bench_messaging.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build amfast/ext/*.c amfast/ext/*.so amfast/ext/*.html
