@@ -19,26 +19,60 @@ WAIT = 10.0
 
 
 class RunningServer:
-    """A WSGI server serving one application in a daemon thread."""
+    """A WSGI server serving one application in a daemon thread.
+
+    waitress: ``create_server(app, host, port=0, threads=4)``, served by this class's own
+    event loop (``wasyncore.loop(count=1)`` until a stop flag is set) rather than
+    ``server.run()``.  ``run()`` only returns once its socket map is empty, and emptying the
+    map from another thread means pulling the trigger with a thunk that closes the trigger
+    itself: the loop may run that thunk (while answering a worker's earlier pull) before the
+    pulling ``os.write`` happens, which then fails with EBADF or writes into a reused fd.
+    Here the loop thread closes the listening socket and the connections, the worker threads
+    are stopped next, and the trigger pipe is closed last, when nothing can pull it.
+    """
+
+    #: How often the waitress loop looks at the stop flag (bounds the stop latency).
+    LOOP_TICK = 0.05
 
     def __init__(self, kind: str, app: Callable):
         self.kind = kind
+        self._stopping = threading.Event()
         if kind == "wsgiref":
             self._server = make_server(app, "127.0.0.1", 0)
             self.port = self._server.server_port
             # A short poll interval keeps shutdown() quick.
-            target, kwargs = self._server.serve_forever, {"poll_interval": 0.05}
+            target, kwargs = self._server.serve_forever, {"poll_interval": self.LOOP_TICK}
         elif kind == "waitress":
             waitress = pytest.importorskip("waitress")
             self._server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4,
                                                   expose_tracebacks=False)
             self.port = int(self._server.effective_port)
-            target, kwargs = self._server.run, {}
+            target, kwargs = self._run_waitress, {}
         else:
             raise ValueError(f"unknown server kind {kind!r}")
         self._thread = threading.Thread(target=target, kwargs=kwargs, daemon=True,
                                         name=f"{kind}-server-{self.port}")
         self._thread.start()
+
+    def _run_waitress(self) -> None:
+        from waitress import wasyncore
+
+        server = self._server
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(timeout=self.LOOP_TICK, map=server._map, count=1,
+                               use_poll=server.adj.asyncore_use_poll)
+        finally:
+            # Everything but the trigger, which worker threads may still pull.
+            for obj in list(server._map.values()):
+                if obj is server.trigger:
+                    continue
+                try:
+                    # BaseWSGIServer.close would close the trigger too.
+                    wasyncore.dispatcher.close(obj)
+                except OSError:
+                    pass
+            server._map.clear()
 
     @property
     def base_url(self) -> str:
@@ -54,16 +88,11 @@ class RunningServer:
             stopper.join(WAIT)
             self._server.server_close()
         else:
-            from waitress import wasyncore
-
-            server = self._server
-            # Close every socket from inside the event loop (the trigger wakes it up),
-            # so the loop finds its map empty and returns; then stop the worker threads.
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            self._stopping.set()
             self._thread.join(WAIT)
-            if self._thread.is_alive():  # the loop did not wake: close from here
-                server.close()
-            server.task_dispatcher.shutdown(timeout=WAIT)
+            self._server.task_dispatcher.shutdown(timeout=WAIT)
+            if not self._thread.is_alive():
+                self._server.trigger.close()
         self._thread.join(WAIT)
         assert not self._thread.is_alive(), f"{self.kind} server thread did not stop"
 
