@@ -80,7 +80,7 @@ e2e-apt:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(E2E_NPM_STAMP): $(E2E)/package.json $(E2E)/package-lock.json
+$(E2E_NPM_STAMP): $(E2E)/package.json $(E2E)/package-lock.json | e2e-apt
 	cd $(E2E) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -101,7 +101,7 @@ $(E2E_ROYALE): $(E2E_ROYALE_SRC) $(E2E_NPM_STAMP)
 	  || { cat $(E2E_BUILD)/royale-build.log; exit 1; }
 	@tail -n 2 $(E2E_BUILD)/royale-build.log
 
-e2e-clients: $(E2E_NPM_STAMP) $(E2E_SWF) $(E2E_ROYALE)
+e2e-clients: e2e-apt $(E2E_NPM_STAMP) $(E2E_SWF) $(E2E_ROYALE)
 
 e2e: build e2e-apt e2e-clients
 	AMFAST_E2E=1 $(VPY) -m pytest $(E2E) $(E2E_ARGS)
