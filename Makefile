@@ -48,6 +48,17 @@ bench: build
 	    --no-binary py3amf 'py3amf==0.9.1' --config-settings=py3amf.ext.cython=1
 	PYTHONPATH=bench/.py3amf-cython $(VPY) bench/bench_codec.py $(BENCH_ARGS)
 
+# RPC echo calls per second over HTTP (bench/bench_rpc.py): amfast's hello example beside
+# py3amf's WSGI gateway (with its Cython extension, installed as for `bench`) and a bare WSGI
+# app (the ceiling), each under waitress in a subprocess; about two minutes.
+# BENCH_ARGS="--quick" for a short run.
+.PHONY: bench-rpc
+bench-rpc: build
+	PYTHONPATH=bench/.py3amf-cython $(VPY) -c 'import cpyamf.amf3' 2>/dev/null || \
+	  $(VPY) -m pip install --upgrade --no-deps --no-cache-dir --target bench/.py3amf-cython \
+	    --no-binary py3amf 'py3amf==0.9.1' --config-settings=py3amf.ext.cython=1
+	$(VPY) bench/bench_rpc.py $(BENCH_ARGS)
+
 # Messaging latency and fan-out throughput (bench/bench_messaging.py): servers in subprocesses
 # on 127.0.0.1, about two minutes.  BENCH_ARGS="--quick" for fewer samples, "--profile" to
 # print where the server's time goes even when the targets are met.
