@@ -565,6 +565,18 @@ def test_chunked_request_is_answered_or_refused_cleanly(served):
         assert_plain_error(status, headers, body, 411)
 
 
+def test_internal_error_is_a_plain_500_without_traceback(served):
+    def broken_invoke(packet):
+        raise RuntimeError("internal failure with a secret detail")
+
+    # An error outside any message's handling (here the whole dispatch) is the server's.
+    served.channel_set.getChannel("amf").invoke = broken_invoke
+    raw = encode_request([Message("svc.echo", "/1", [1])])
+    status, headers, body = raw_request(served, "POST", body=raw)
+    assert_plain_error(status, headers, body, 500)
+    assert b"secret detail" not in body and b"RuntimeError" not in body
+
+
 def test_success_reply_is_amf_with_content_length(served):
     raw = encode_request([Message("svc.echo", "/1", ["hi"])], Packet.FLASH_9)
     reply = assert_amf_reply(*raw_request(served, "POST", body=raw))
