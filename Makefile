@@ -8,7 +8,7 @@ endif
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.amfast-installed
 
-.PHONY: install build test bench demo clean memcached bench-messaging
+.PHONY: install build test bench demo clean memcached fuzz bench-messaging
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,27 @@ demo: build
 
 test: build memcached
 	$(VPY) -m pytest
+
+# Long fuzzing runs (docs/security.md): each of FUZZ_TARGETS in turn for FUZZ_SECONDS under
+# atheris, from the seed corpus that fuzz/make_corpus.py writes into fuzz/corpus/<target>
+# (git-ignored; inputs that find new coverage are added there).  A crash, a hang (over 10 s)
+# or a memory blow-up (over 2 GB) stops the run and leaves the input in fuzz/corpus/artifacts/.
+# `make test` runs a bounded version (tests/test_fuzz_bounded.py).  FUZZ_ARGS adds libFuzzer
+# options, e.g. FUZZ_ARGS=-seed=1.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= amf0 amf3 packet differential server
+FUZZ_ARGS ?=
+
+fuzz: build
+	$(VPY) fuzz/make_corpus.py
+	mkdir -p fuzz/corpus/artifacts
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "== fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  $(VPY) fuzz/run.py $$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
+	    -artifact_prefix=fuzz/corpus/artifacts/$$target- $(FUZZ_ARGS) fuzz/corpus/$$target \
+	    || exit 1; \
+	done
 
 # The benchmark also measures py3amf built with its Cython extension: it is installed into
 # bench/.py3amf-cython and put first on PYTHONPATH for the benchmark only, so .venv (and the
