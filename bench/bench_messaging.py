@@ -20,7 +20,15 @@ What it measures, on 127.0.0.1 only:
    subscribers (``/amf``) fetch them (16 requests in flight), for N = 1, 100, 1,000:
    deliveries per second from the first publish to the last delivery.
 
-Targets (2 cores): p99 < 20 ms with 100 streaming subscribers; >= 50,000 in-process
+Each is measured with the in-memory managers and with the memcache managers (``--stores``).
+With memcache, latency and HTTP fan-out run across two server processes sharing one
+memcached: subscribers on process A, the publisher on process B, so every delivery goes
+through memcached and a held poll or stream finds it when it re-checks (every
+``MC_POLL_INTERVAL`` ms).  A private memcached is started on a free port (``--mc`` names an
+existing one instead); without the memcached binary the memcache runs are skipped
+(``make memcached`` installs it).
+
+Targets (2 cores, in-memory managers): p99 < 20 ms with 100 streaming subscribers; >= 50,000 in-process
 deliveries/s with 1,000 subscribers.  With ``--profile`` (or when a target is missed) the
 in-process work of one publish fanned out to 100 streams is profiled with cProfile and the
 amfast functions that take the time are printed.
@@ -31,14 +39,17 @@ import argparse
 import asyncio
 import cProfile
 import io
+import itertools
 import os
 import platform
 import pstats
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,27 +65,46 @@ TARGET_INPROC = 50000
 SPACING = 0.02  # seconds between two publishes in the latency runs
 #: A latency run gives up (and says TIMED OUT) after this many seconds.
 LATENCY_TIMEOUT = 20.0
+#: How often a held poll or stream re-checks memcached for other processes' messages (ms).
+MC_POLL_INTERVAL = 100
 
 
 # ============================================================================= the server
 
 
-def build_channel_set():
-    from amfast.remoting.subscription_manager import MemorySubscriptionManager
+def make_managers(store: str = "memory", mc: str | None = None,
+                  prefix: str | None = None) -> dict:
+    """The ChannelSet arguments of a store: "memory", or "memcache" (server ``mc``)."""
+    if store == "memory":
+        from amfast.remoting.subscription_manager import MemorySubscriptionManager
+        return {"subscription_manager": MemorySubscriptionManager(ttl=600000,
+                                                                  max_messages=200000)}
+    from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
+    from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
+    prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
+    return {"connection_manager": MemcacheConnectionManager(
+                mc_servers=[mc], key_prefix=prefix, secret="bench secret"),
+            "subscription_manager": MemcacheSubscriptionManager(
+                ttl=600000, max_messages=200000, mc_servers=[mc], key_prefix=prefix)}
+
+
+def build_channel_set(store: str = "memory", mc: str | None = None,
+                      prefix: str | None = None):
     from amfast.remoting.wsgi_channel import (StreamingWsgiChannel, WsgiChannel,
                                               WsgiChannelSet)
-    channel_set = WsgiChannelSet(
-        subscription_manager=MemorySubscriptionManager(ttl=600000, max_messages=200000))
+    channel_set = WsgiChannelSet(**make_managers(store, mc, prefix))
+    poll_interval = {"poll_interval": MC_POLL_INTERVAL} if store == "memcache" else {}
     channel_set.mapChannel(WsgiChannel("amf"))
     channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=30000,
-                                       max_waiting_polls=2000))
+                                       max_waiting_polls=2000, **poll_interval))
     channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=5000,
-                                                max_streams=2000))
+                                                max_streams=2000, **poll_interval))
     return channel_set
 
 
-def serve(kind: str, port: int, threads: int) -> None:
-    channel_set = build_channel_set()
+def serve(kind: str, port: int, threads: int, store: str = "memory", mc: str | None = None,
+          prefix: str | None = None) -> None:
+    channel_set = build_channel_set(store, mc, prefix)
     if kind == "waitress":
         import waitress
         waitress.serve(channel_set, host="127.0.0.1", port=port, threads=threads,
@@ -84,14 +114,21 @@ def serve(kind: str, port: int, threads: int) -> None:
         make_server(channel_set, "127.0.0.1", port).serve_forever()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class ServerProcess:
-    def __init__(self, kind: str, threads: int):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+    def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None,
+                 prefix: str | None = None):
+        self.port = free_port()
+        store_args = ["--store", store, "--mc", mc, "--prefix", prefix] \
+            if store == "memcache" else []
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, str(self.port), str(threads)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+            [sys.executable, __file__, "--serve", kind, str(self.port), str(threads)]
+            + store_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -109,6 +146,58 @@ class ServerProcess:
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class Servers:
+    """The servers of one run: with memcache, subscribers on A and the publisher on B (two
+    processes, one memcached, one key prefix); in memory, one process for both."""
+
+    def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None):
+        prefix = f"bench{uuid.uuid4().hex[:10]}"
+        self.a = ServerProcess(kind, threads, store, mc, prefix)
+        self.b = self.a
+        if store == "memcache":
+            try:
+                self.b = ServerProcess(kind, threads, store, mc, prefix)
+            except Exception:
+                self.a.stop()
+                raise
+
+    def stop(self) -> None:
+        self.a.stop()
+        if self.b is not self.a:
+            self.b.stop()
+
+
+class Memcached:
+    """A private memcached on a free port for the memcache runs (None: no binary)."""
+
+    def __init__(self):
+        self.proc = None
+        binary = shutil.which("memcached")
+        if binary is None:
+            return
+        port = free_port()
+        command = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "512"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command += ["-u", "root"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.server = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError("memcached did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
 
@@ -279,7 +368,8 @@ class Stream:
         self.writer.close()
 
 
-async def latency_run(port: int, kind: str, subscribers: int, messages: int) -> dict:
+async def latency_run(port: int, kind: str, subscribers: int, messages: int,
+                      publish_port: int | None = None) -> dict:
     stats: dict = {}
     path = "/longpoll" if kind == "longpoll" else "/streaming"
     setup = HttpConn(port, stats)
@@ -311,7 +401,7 @@ async def latency_run(port: int, kind: str, subscribers: int, messages: int) -> 
     else:
         tasks = [asyncio.ensure_future(long_poller(dsid)) for dsid in dsids]
         await asyncio.sleep(0.5 + subscribers * 0.005)  # let every poll be held
-    publisher = HttpConn(port, stats)
+    publisher = HttpConn(publish_port or port, stats)
     started = time.monotonic()
     for i in range(messages):
         await publish(publisher, {"t": time.monotonic(), "i": i})
@@ -341,12 +431,12 @@ async def latency_run(port: int, kind: str, subscribers: int, messages: int) -> 
 
 
 async def http_fanout_run(port: int, subscribers: int, messages: int,
-                          in_flight: int = 16) -> dict:
+                          in_flight: int = 16, publish_port: int | None = None) -> dict:
     stats: dict = {}
     setup = HttpConn(port, stats)
     dsids = [await subscribe(setup, "/amf") for _ in range(subscribers)]
     setup.close()
-    publisher = HttpConn(port, stats)
+    publisher = HttpConn(publish_port or port, stats)
     started = time.monotonic()
     for i in range(messages):
         await publish(publisher, {"t": 0, "i": i})
@@ -382,12 +472,11 @@ async def http_fanout_run(port: int, subscribers: int, messages: int,
 # ============================================================================= in process
 
 
-def inprocess_fanout(subscribers: int, messages: int, per_message: bool) -> float:
+def inprocess_fanout(subscribers: int, messages: int, per_message: bool,
+                     store: str = "memory", mc: str | None = None) -> float:
     from amfast.remoting.channel import ChannelSet
-    from amfast.remoting.subscription_manager import MemorySubscriptionManager
     from amfast.remoting.wsgi_channel import WsgiChannel
-    channel_set = ChannelSet(
-        subscription_manager=MemorySubscriptionManager(ttl=600000, max_messages=200000))
+    channel_set = ChannelSet(**make_managers(store, mc))
     channel = WsgiChannel("amf")
     channel_set.mapChannel(channel)
     manager = channel_set.subscription_manager
@@ -449,11 +538,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer messages per run")
     parser.add_argument("--profile", action="store_true", help="always print the profile")
     parser.add_argument("--servers", default="wsgiref,waitress")
+    parser.add_argument("--stores", default="memory,memcache",
+                        help="managers to measure: memory, memcache (default both)")
+    parser.add_argument("--mc", metavar="HOST:PORT",
+                        help="use this memcached (default: start a private one)")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "THREADS"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--store", default="memory", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]))
+        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.store, args.mc,
+              args.prefix)
         return
 
     import amfast
@@ -461,72 +557,101 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, {platform.platform()}")
     messages = 30 if args.quick else 60
     servers = [s for s in args.servers.split(",") if s]
+    stores = [s for s in args.stores.split(",") if s]
     rows = []
     missed = []
+    memcached = None
+    if "memcache" in stores and not args.mc:
+        memcached = Memcached()
+        if memcached.proc is None:
+            print("memcache: skipped (no memcached binary; `make memcached` installs it)")
+            stores.remove("memcache")
+        else:
+            args.mc = memcached.server
+    if "memcache" in stores:
+        print(f"memcache: memcached at {args.mc}; two server processes (subscribers on A, "
+              f"publisher on B); held polls and streams re-check every {MC_POLL_INTERVAL} ms")
+    try:
+        run_all(args, servers, stores, messages, rows, missed)
+    finally:
+        if memcached is not None:
+            memcached.stop()
 
+
+def store_label(store: str) -> str:
+    """How a row names its store: nothing for memory (the rows as before), else the store
+    (memcache rows over HTTP use two server processes)."""
+    return "" if store == "memory" else f", {store}"
+
+
+def run_all(args, servers: list, stores: list, messages: int, rows: list, missed: list) -> None:
     # -- 1. latency over HTTP ---------------------------------------------------------
     latency = {}
-    for server_kind in servers:
-        for sub_kind in ("longpoll", "streaming"):
-            for subscribers in (1, 100):
-                server = ServerProcess(server_kind, threads=subscribers + 24)
-                try:
-                    result = asyncio.run(latency_run(server.port, sub_kind, subscribers,
-                                                     messages))
-                finally:
-                    server.stop()
-                latency[(server_kind, sub_kind, subscribers)] = result
-                target = ""
-                if sub_kind == "streaming" and subscribers == 100:
-                    ok = result["p99_ms"] < TARGET_P99_MS and \
-                        result["samples"] == result["expected"]
-                    target = f"p99 < {TARGET_P99_MS:.0f} ms: {'met' if ok else 'MISSED'}"
-                    if not ok:
-                        missed.append(f"p99 latency, 100 streams, {server_kind}")
-                rows.append((f"latency {sub_kind}, {subscribers} sub, {server_kind}",
-                             f"median {fmt_ms(result['median_ms'])} ms, "
-                             f"p99 {fmt_ms(result['p99_ms'])} ms, "
-                             f"max {fmt_ms(result['max_ms'])} ms "
-                             f"({result['samples']}/{result['expected']} delivered"
-                             f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''}"
-                             f"{', TIMED OUT' if result['timeout'] else ''})", target))
-                print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+    for store, server_kind, sub_kind, subscribers in itertools.product(
+            stores, servers, ("longpoll", "streaming"), (1, 100)):
+        group = Servers(server_kind, subscribers + 24, store, args.mc)
+        try:
+            result = asyncio.run(latency_run(group.a.port, sub_kind, subscribers, messages,
+                                             publish_port=group.b.port))
+        finally:
+            group.stop()
+        latency[(store, server_kind, sub_kind, subscribers)] = result
+        target = ""
+        if store == "memory" and sub_kind == "streaming" and subscribers == 100:
+            ok = result["p99_ms"] < TARGET_P99_MS and result["samples"] == result["expected"]
+            target = f"p99 < {TARGET_P99_MS:.0f} ms: {'met' if ok else 'MISSED'}"
+            if not ok:
+                missed.append(f"p99 latency, 100 streams, {server_kind}")
+        rows.append((f"latency {sub_kind}, {subscribers} sub, {server_kind}{store_label(store)}",
+                     f"median {fmt_ms(result['median_ms'])} ms, "
+                     f"p99 {fmt_ms(result['p99_ms'])} ms, "
+                     f"max {fmt_ms(result['max_ms'])} ms "
+                     f"({result['samples']}/{result['expected']} delivered"
+                     f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''}"
+                     f"{', TIMED OUT' if result['timeout'] else ''})", target))
+        print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
 
     # -- 2. in-process fan-out ------------------------------------------------------------
-    for subscribers, count in ((1, 20000), (100, 300), (1000, 40)):
-        if args.quick:
-            count = max(10, count // 4)
-        for per_message in (True, False):
-            rate = inprocess_fanout(subscribers, count, per_message)
+    # memcache: every poll is a few memcached round trips, so fewer messages.
+    counts = {"memory": ((1, 20000), (100, 300), (1000, 40)),
+              "memcache": ((1, 2000), (100, 40), (1000, 6))}
+    for store in stores:
+        for (subscribers, count), per_message in itertools.product(counts[store],
+                                                                   (True, False)):
+            if args.quick:
+                count = max(3, count // 4)
+            rate = inprocess_fanout(subscribers, count, per_message, store, args.mc)
             target = ""
-            if subscribers == 1000:
+            if store == "memory" and subscribers == 1000:
                 ok = rate >= TARGET_INPROC
                 target = f">= {TARGET_INPROC:,}/s: {'met' if ok else 'MISSED'}"
                 if not ok:
                     missed.append(f"in-process fan-out, 1000 subscribers "
                                   f"({'per message' if per_message else 'batched'})")
             mode = "per message" if per_message else "batched"
-            rows.append((f"in-process fan-out, {subscribers} sub ({mode})",
+            rows.append((f"in-process fan-out, {subscribers} sub ({mode}){store_label(store)}",
                          f"{rate:,.0f} deliveries/s", target))
             print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
 
     # -- 3. HTTP fan-out ---------------------------------------------------------------------
-    for server_kind in servers:
-        for subscribers, count in ((1, 2000), (100, 100), (1000, 20)):
-            if args.quick:
-                count = max(5, count // 4)
-            server = ServerProcess(server_kind, threads=24)
-            try:
-                result = asyncio.run(http_fanout_run(server.port, subscribers, count))
-            finally:
-                server.stop()
-            rows.append((f"HTTP fan-out, {subscribers} sub polling, {server_kind}",
-                         f"{result['per_second']:,.0f} deliveries/s "
-                         f"({result['delivered']}/{result['expected']} in "
-                         f"{result['elapsed']:.2f} s, publishing {result['publish_s']:.2f} s"
-                         f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''})",
-                         ""))
-            print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+    for store, server_kind, (subscribers, count) in itertools.product(
+            stores, servers, ((1, 2000), (100, 100), (1000, 20))):
+        if args.quick:
+            count = max(5, count // 4)
+        group = Servers(server_kind, 24, store, args.mc)
+        try:
+            result = asyncio.run(http_fanout_run(group.a.port, subscribers, count,
+                                                 publish_port=group.b.port))
+        finally:
+            group.stop()
+        rows.append((f"HTTP fan-out, {subscribers} sub polling, {server_kind}"
+                     f"{store_label(store)}",
+                     f"{result['per_second']:,.0f} deliveries/s "
+                     f"({result['delivered']}/{result['expected']} in "
+                     f"{result['elapsed']:.2f} s, publishing {result['publish_s']:.2f} s"
+                     f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''})",
+                     ""))
+        print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
 
     # -- the table -------------------------------------------------------------------------
     width = [max(len(r[i]) for r in rows + [("measure", "measured", "target")])
