@@ -257,8 +257,9 @@ def test_polled_messages_are_personalised_for_each_subscriber(make):
     publish(sm, "news", "plain")
     publish(sm, "news", "sub", sub_topic="a.b")
     polled = sm.pollConnection(connection)
-    assert [(m.clientId, m.body) for m in polled] == [("consumer-1", "plain"),
-                                                       ("consumer-2", "sub")]
+    # (Each Consumer gets its messages in order; how two Consumers' interleave is open.)
+    assert sorted((m.clientId, m.body) for m in polled) == [("consumer-1", "plain"),
+                                                            ("consumer-2", "sub")]
     assert all(type(m).__name__ == "AsyncMessageExt" for m in polled)
     assert connection.last_polled > 0
 
@@ -271,7 +272,7 @@ def test_subtopics_and_selectors_filter_after_the_round_trip_through_memcached(m
     publish(sm, "news", "weather", sub_topic="weather")
     publish(sm, "news", "urgent-eu", headers={"priority": 7, "region": "eu"})
     publish(sm, "news", "calm-eu", headers={"priority": 1, "region": "eu"})
-    assert collected(sm, "conn") == [("sport", "football"), ("urgent", "urgent-eu")]
+    assert sorted(collected(sm, "conn")) == [("sport", "football"), ("urgent", "urgent-eu")]
 
 
 def test_a_subscriber_behind_max_messages_gets_only_the_latest(make):
@@ -397,7 +398,7 @@ def test_a_message_over_the_item_limit_fails_cleanly_and_the_topic_goes_on(make)
     _, sm = make()
     sm.subscribe("conn", "consumer", "files")
     started = time.monotonic()
-    with pytest.raises(StoreUnavailableError, match="item size limit"):
+    with pytest.raises(StoreUnavailableError, match="item (size )?limit"):
         publish(sm, "files", "x" * 2_000_000)
     assert time.monotonic() - started < FAULT_LIMIT
     publish(sm, "files", "small")
@@ -438,14 +439,27 @@ def test_a_session_over_the_item_limit_is_reported_as_too_large(make):
     "to change it' (the module docstring says no item grows past the limit)"))
 def test_a_topic_takes_more_subscribers_than_fit_in_one_item(make):
     cm, sm = make()
-    ids = [cm.generateId() for _ in range(14_600)]
-    # As many subscribers as fit (connection ids are 69 characters), as if that many
-    # connections had subscribed (subscribing them one by one takes minutes).
-    size = lambda count: len(pickle.dumps(frozenset(ids[:count]), pickle.HIGHEST_PROTOCOL))
-    count = 14_400
-    while size(count + 1) <= 1_048_576 - 500:
-        count += 1
-    sm.mc_set(sm._topic_subs_key("crowded"), frozenset(ids[:count]))
+    # Where the manager keeps a topic's subscriber ids: one item, or one item per shard.
+    shard_key = getattr(sm, "_topic_shard", None) or (
+        lambda topic, connection_id: sm._topic_subs_key(topic))
+
+    def pickled(ids: list) -> int:
+        return len(pickle.dumps(frozenset(ids), pickle.HIGHEST_PROTOCOL))
+
+    # As many ids as fit in one 1 MB item, plus a few: as if that many connections had
+    # subscribed (subscribing them one by one takes minutes).
+    sample = [cm.generateId() for _ in range(1000)]
+    count = int((1_048_576 - 2000) / (pickled(sample) / len(sample)))
+    ids = sample + [cm.generateId() for _ in range(count - len(sample))]
+    for _ in range(500):  # bounded: the estimate is within a few ids
+        if pickled(ids) > 1_048_576 - 300:
+            break
+        ids.append(cm.generateId())
+    by_key: dict = {}
+    for connection_id in ids:
+        by_key.setdefault(shard_key("crowded", connection_id), []).append(connection_id)
+    for key, members in by_key.items():
+        sm.mc_set(key, frozenset(members))
     late = [cm.generateId() for _ in range(10)]
     for connection_id in late:
         sm.subscribe(connection_id, "consumer", "crowded")
