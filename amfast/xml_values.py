@@ -32,7 +32,8 @@ def _refuse_doctype(*args: object) -> None:
 
 
 def _check(text: str) -> None:
-    parser = expat.ParserCreate()
+    # With namespaces on, as the DOM builders parse: unbound prefixes are errors here too.
+    parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.EntityDeclHandler = _refuse_doctype
     parser.ExternalEntityRefHandler = _refuse_doctype
@@ -46,6 +47,9 @@ def _check(text: str) -> None:
 def parse_xml(text: str, xml_type: str):
     """Parse ``text`` into a minidom Document (``xml_type`` "minidom") or an Element ("etree")."""
     _check(text)
-    if xml_type == "etree":
-        return ElementTree.fromstring(text)
-    return xml.dom.minidom.parseString(text)
+    try:
+        if xml_type == "etree":
+            return ElementTree.fromstring(text)
+        return xml.dom.minidom.parseString(text)
+    except (expat.ExpatError, ElementTree.ParseError) as exc:
+        raise XmlRefused(f"malformed XML: {exc}") from None

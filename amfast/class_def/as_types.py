@@ -77,7 +77,8 @@ class TypedObject(dict):
 class AsVector(list):
     """An AS3 ``Vector``: ``type`` is 'int', 'uint', 'double' or 'object'.
 
-    ``class_name`` is the element type of an object vector ('*' for any).
+    ``class_name`` is the element type of an object vector ('*' for any; kept as
+    received, Royale sends '' for some).
     """
 
     __slots__ = ("type", "fixed", "class_name")

@@ -296,7 +296,8 @@ cdef class DecoderContext:
             return self.u8() != 0
         if marker == AMF0_OBJECT:
             return self.amf0_object()
-        if marker == AMF0_NULL or marker == AMF0_UNDEFINED:
+        if marker == AMF0_NULL or marker == AMF0_UNDEFINED or marker == AMF0_UNSUPPORTED:
+            # Ruffle writes "unsupported" for values AMF0 cannot carry (ByteArray, Vector).
             return None
         if marker == AMF0_STRICT_ARRAY:
             return self.amf0_strict_array()
@@ -375,7 +376,9 @@ cdef class DecoderContext:
         self.depth -= 1
         # Ruffle sends every dense Array this way, keys "0".."n-1".
         if all(str(i) in obj for i in range(len(obj))):
-            items = [obj[str(i)] for i in range(len(obj))]
+            items = []
+            # An item that referred to the array while it was read is the array itself.
+            items.extend([items if obj[str(i)] is obj else obj[str(i)] for i in range(len(obj))])
             self.refs0[slot] = items
             return items
         return obj
@@ -612,14 +615,15 @@ cdef class DecoderContext:
         from inside (cycles) resolve to the value too.
         """
         cdef Py_ssize_t slot = len(self.obj_refs)
-        cdef unsigned char marker
-        self.need(2)
-        marker = self.data[self.pos]
-        if marker == AMF3_ARRAY and self.data[self.pos + 1] & 1:
+        cdef Py_ssize_t start = self.pos
+        cdef unsigned char marker = self.u8()
+        cdef bint inline = (self.u29() & 1) != 0
+        self.pos = start
+        if marker == AMF3_ARRAY and inline:
             self.obj_refs.append([])
             self.pos += 1
             value = self.amf3_array(self.obj_refs[slot])
-        elif marker == AMF3_OBJECT and self.data[self.pos + 1] & 1:
+        elif marker == AMF3_OBJECT and inline:
             self.obj_refs.append({})
             self.pos += 1
             value = self.amf3_object(self.obj_refs[slot])
@@ -641,7 +645,7 @@ cdef class DecoderContext:
         if marker == AMF3_VECTOR_OBJECT:
             class_name = self.amf3_str()
             self.check_count(n, MIN_ITEM_BYTES)
-            vector = AsVector((), "object", fixed, class_name or "*")
+            vector = AsVector((), "object", fixed, class_name)
             self.obj_refs.append(vector)
             self.enter()
             for i in range(n):

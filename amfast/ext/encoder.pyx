@@ -614,7 +614,8 @@ cdef class EncoderContext:
         self.put_byte(AMF3_XML_DOC if self.use_legacy_xml else AMF3_XML)
         if self.amf3_ref(value):
             return 0
-        raw = utf8_of(xml_to_string(value), &n)
+        text = xml_to_string(value)  # kept alive while its UTF-8 buffer is read
+        raw = utf8_of(text, &n)
         self.put_u29((n << 1) | 1)
         return self.put_raw(raw, n)
 
@@ -631,7 +632,7 @@ cdef class EncoderContext:
         self.put_u29((len(value) << 1) | 1)
         self.put_byte(1 if value.fixed else 0)
         if kind == "object":
-            self.amf3_str(value.class_name or "*")
+            self.amf3_str("*" if value.class_name is None else value.class_name)
             for item in value:
                 self.encode3(item)
         elif kind == "double":

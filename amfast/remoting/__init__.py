@@ -87,6 +87,8 @@ class Message:
         try:
             if self.is_flex_msg:
                 flex_msg = self.body[0]
+                if not isinstance(flex_msg.headers, dict):
+                    flex_msg.headers = {}
                 flex_msg.connection = packet.channel.getFlexConnection(flex_msg)
                 reply_body = flex_msg.invoke(packet, self)
                 suffix = self.FAILED_TARGET if isinstance(reply_body, ErrorMessage) \

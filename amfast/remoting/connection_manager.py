@@ -6,8 +6,8 @@ import hashlib
 import hmac
 import os
 import threading
+import secrets
 import time
-import uuid
 from typing import Any, Callable, Iterator
 
 from amfast.remoting.connection import Connection, ConnectionError, SessionAttrError
@@ -31,7 +31,7 @@ INITIAL_STATE = {
 class ConnectionManager:
     """Creates, finds and expires connections; subclasses store their state.
 
-    Connection ids are 122 random bits (a UUID) signed with ``secret`` (HMAC-
+    Connection ids are 128 random bits signed with ``secret`` (HMAC-
     SHA256, 128 bits), so an id presented by a client can be told apart from a
     forged one even when its state is gone.  Without a ``secret``, a random one
     is made: ids then verify only in this manager's lifetime.
@@ -63,8 +63,8 @@ class ConnectionManager:
         return hmac.new(self.getSecret(), token.encode("ascii"), hashlib.sha256).hexdigest()[:32]
 
     def generateId(self) -> str:
-        """A new signed connection id: ``<uuid>.<signature>``."""
-        token = str(uuid.uuid4())
+        """A new signed connection id: ``<128 random bits>.<signature>``."""
+        token = secrets.token_urlsafe(16)
         return f"{token}.{self._signature(token)}"
 
     def verifyId(self, connection_id: str) -> bool:

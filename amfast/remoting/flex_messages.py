@@ -42,6 +42,16 @@ class FaultError(AsError):
 class AbstractMessage:
     """Fields every Flex message has."""
 
+    # Defaults for messages decoded from traits that leave fields out.
+    body: Any = None
+    clientId: Any = None
+    destination: Any = None
+    headers: Any = None
+    messageId: Any = None
+    timestamp: Any = 0
+    timeToLive: Any = 0
+    correlationId: Any = None
+
     DESTINATION_CLIENT_ID_HEADER = "DSDstClientId"
     ENDPOINT_HEADER = "DSEndpoint"
     FLEX_CLIENT_ID_HEADER = "DSId"
@@ -95,7 +105,7 @@ class AbstractMessage:
         """Address a reply: correlation, client id, the connection id, the small form."""
         ack.correlationId = self.messageId
         ack.clientId = self.clientId
-        connection = getattr(self, "connection", None)
+        connection = self.__dict__.get("connection")
         if connection is not None:
             ack.headers[self.FLEX_CLIENT_ID_HEADER] = connection.id
         if isinstance(self, SMALL_MESSAGE_TYPES):
@@ -104,6 +114,9 @@ class AbstractMessage:
 
 class RemotingMessage(AbstractMessage):
     """A RemoteObject call: ``destination`` names the service, ``operation`` the method."""
+
+    operation: Any = None
+    source: Any = None
 
     def __init__(self, body: Any = None, clientId: str | None = None,
                  destination: str | None = None, headers: dict | None = None,
@@ -209,6 +222,8 @@ class CommandMessage(AsyncMessage):
     SELECTOR_HEADER = "DSSelector"
     SUPPRESS_POLL_WAIT_HEADER = "DSSuppressPollWait"
     SUBTOPIC_SEPARATOR = "_;_"
+
+    operation = UNKNOWN_OPERATION
 
     def __init__(self, body: Any = None, clientId: str | None = None,
                  destination: str | None = None, headers: dict | None = None,

@@ -10,7 +10,9 @@ service resumes by itself.
 from __future__ import annotations
 
 import hashlib
+import math
 import pickle
+import time
 from typing import Any, Callable, Iterable
 
 import memcache
@@ -22,6 +24,16 @@ __all__ = ["MemcacheManager", "StoreUnavailableError"]
 DEFAULT_SERVERS = ("127.0.0.1:11211",)
 #: How often a contended compare-and-swap is retried before giving up.
 CAS_ATTEMPTS = 50
+#: memcached reads a lifetime above 30 days as a Unix time.
+MAX_RELATIVE_LIFETIME = 30 * 24 * 3600
+
+
+def lifetime(ms: float) -> int:
+    """memcached's expiry for an item that must live ``ms`` milliseconds (whole seconds)."""
+    seconds = int(math.ceil(ms / 1000))
+    if seconds > MAX_RELATIVE_LIFETIME:
+        return int(time.time()) + seconds
+    return seconds
 
 
 class MemcacheManager:
@@ -65,8 +77,8 @@ class MemcacheManager:
     def mc_set(self, key: str, value: Any, ttl: int = 0) -> None:
         if not self.mc.set(key, value, time=ttl):
             self.mc_check()
-            raise StoreUnavailableError(f"memcached refused to store {key} "
-                                        "(larger than its item size limit?)")
+            self.mc_check_size(key, value)
+            raise StoreUnavailableError(f"memcached refused to store {key}")
 
     def mc_add(self, key: str, value: Any, ttl: int = 0) -> bool:
         """Store only if absent; False when the key exists."""
@@ -81,7 +93,11 @@ class MemcacheManager:
     def mc_incr(self, key: str) -> int:
         """Atomically add one to a counter (created at 0 when missing); the new value."""
         for _ in range(CAS_ATTEMPTS):
-            value = self.mc.incr(key)
+            try:
+                value = self.mc.incr(key)
+            except ValueError:
+                # python-memcached reads an empty reply from a socket memcached closed.
+                value = None
             if value is not None:
                 return int(value)
             self.mc_check()
@@ -99,7 +115,7 @@ class MemcacheManager:
         ``default`` (created with ``add``); with ``default`` None a missing key
         returns None without calling ``change``.
         """
-        lifetime = ttl if callable(ttl) else (lambda value: ttl)
+        expiry = ttl if callable(ttl) else (lambda value: ttl)
         for _ in range(CAS_ATTEMPTS):
             current = self.mc.gets(key)
             if current is None:
@@ -107,16 +123,37 @@ class MemcacheManager:
                 if default is None:
                     return None
                 new = change(default)
-                if self.mc.add(key, new, time=lifetime(new)):
+                if self.mc.add(key, new, time=expiry(new)):
                     return new
+                self.mc_check_size(key, new)
                 continue
             new = change(current)
-            if self.mc.cas(key, new, time=lifetime(new)):
+            if self.mc.cas(key, new, time=expiry(new)):
                 return new
+            self.mc_check_size(key, new)
         raise StoreUnavailableError(f"{key} is updated too often to change it")
+
+    def mc_check_size(self, key: str, value: Any) -> None:
+        """StoreUnavailableError naming the limit when ``value`` is over memcached's item size."""
+        size = len(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        if size > memcache.SERVER_MAX_VALUE_LENGTH:
+            raise StoreUnavailableError(f"{key}: {size} bytes are over memcached's item limit "
+                                        f"of {memcache.SERVER_MAX_VALUE_LENGTH}")
 
     def mc_set_add(self, key: str, member: Any, ttl: int = 0) -> None:
         self.mc_update(key, lambda members: members | {member}, ttl, frozenset())
 
     def mc_set_discard(self, key: str, member: Any, ttl: int = 0) -> None:
         self.mc_update(key, lambda members: members - {member}, ttl)
+
+    def mc_shard(self, kind: str, name: Any, member: str, shards: int) -> str:
+        """The key of the shard of a large set (``kind``/``name``) holding ``member``."""
+        return self.mc_key(kind, name, stable_hash(member) % shards)
+
+    def mc_shards(self, kind: str, name: Any, shards: int) -> list:
+        return [self.mc_key(kind, name, n) for n in range(shards)]
+
+
+def stable_hash(text: str) -> int:
+    """The same number in every process (Python's hash() of str is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=4).digest(), "big")

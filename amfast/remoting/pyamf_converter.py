@@ -893,6 +893,7 @@ class Amf0Decoder(pyamf.amf0.Decoder):
             a0.TYPE_NUMBER: self.readNumber, a0.TYPE_BOOL: self.readBoolean,
             a0.TYPE_STRING: self.readString, a0.TYPE_OBJECT: self.readObject,
             a0.TYPE_NULL: self.readNull, a0.TYPE_UNDEFINED: self.readNull,
+            a0.TYPE_UNSUPPORTED: self.readNull,
             a0.TYPE_REFERENCE: self.readReference, a0.TYPE_MIXEDARRAY: self.readMixedArray,
             a0.TYPE_ARRAY: self.readList, a0.TYPE_DATE: self.readDate,
             a0.TYPE_LONGSTRING: self.readLongString, a0.TYPE_XML: self.readXML,

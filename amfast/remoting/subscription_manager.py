@@ -229,6 +229,10 @@ class MemorySubscriptionManager(SubscriptionManager):
         counts[connection_id] -= 1
         if not counts[connection_id]:
             del counts[connection_id]
+        if not counts:
+            # Nobody left to read the topic: its log goes (memory stays bounded).
+            del self._by_topic[subscription.topic]
+            self._logs.pop(subscription.topic, None)
         if not subs:
             del self._by_connection[connection_id]
 
@@ -247,6 +251,8 @@ class MemorySubscriptionManager(SubscriptionManager):
     def persistMessage(self, msg: Any) -> list:
         expires = msg.timestamp + msg.timeToLive
         with self._lock:
+            if not self._by_topic.get(msg.destination):
+                return []  # no subscriber could ever receive it
             log = self._log(msg.destination)
             log.entries.append((expires, msg))
             while len(log.entries) > self.max_messages:

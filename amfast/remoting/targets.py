@@ -61,8 +61,12 @@ def login_operation(packet: Any, msg: Any, body: Any) -> None:
     user, separator, password = text.partition(":")
     if not separator:
         raise SecurityError("Credentials must be 'user:password'.")
+    connection = command.connection
+    if connection.authenticated and connection.flex_user != user:
+        # As BlazeDS: log out first; a connection never passes to another user.
+        raise SecurityError("Already logged in as another user.")
     packet.channel.channel_set.checkCredentials(user, password)
-    command.connection.authenticate(user)
+    connection.authenticate(user)
 
 
 def logout_operation(packet: Any, msg: Any, body: Any) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from typing import Callable, Iterable, Iterator
 
 import amfast
@@ -45,14 +46,9 @@ class WsgiChannel(HttpChannel):
         """The HTTP response to one request; errors become 4xx/5xx, never tracebacks."""
         if request.method != "POST":
             return _plain(405, "AMF requests are POSTed.\n", Allow="POST")
-        length = request.content_length
-        if length is None:
-            return _plain(411, "Content-Length is required.\n")
-        if length > self.max_body_size:
-            return _plain(413, f"Request body over {self.max_body_size} bytes.\n")
-        raw = request.body_file_raw.read(length)
-        if len(raw) != length:
-            return _plain(400, "Request body is shorter than its Content-Length.\n")
+        raw = self.read_body(request)
+        if isinstance(raw, Response):
+            return raw
         try:
             packet = self.decode(raw)
         except AmFastError as exc:
@@ -67,6 +63,23 @@ class WsgiChannel(HttpChannel):
             amfast.log_exc(exc)
             return _plain(500, "Server error.\n")
         return Response(body=body, content_type=self.CONTENT_TYPE, charset=None)
+
+    def read_body(self, request: Request) -> bytes | Response:
+        """The request body, or the 4xx response that refuses it (checked before reading)."""
+        length = request.content_length
+        if length is None:
+            return _plain(411, "Content-Length is required.\n")
+        if length < 0:
+            return _plain(400, "Content-Length is not valid.\n")
+        if length > self.max_body_size:
+            return _plain(413, f"Request body over {self.max_body_size} bytes.\n")
+        try:
+            raw = request.body_file_raw.read(length)
+        except OSError:
+            raw = b""
+        if len(raw) != length:
+            return _plain(400, "Request body is shorter than its Content-Length.\n")
+        return raw
 
     def __repr__(self) -> str:
         return f"WsgiChannel({self.name!r})"
@@ -111,8 +124,15 @@ class StreamingWsgiChannel(WsgiChannel):
             return WsgiChannel.respond(self, request)
         if command not in (self.OPEN_COMMAND, self.CLOSE_COMMAND):
             return _plain(400, f"Unknown stream command '{command}'.\n")
+        raw = self.read_body(request)
+        if isinstance(raw, Response):
+            return raw
         try:
-            connection = self.channel_set.getConnection(request.POST.get("DSId"))
+            form = urllib.parse.parse_qs(raw.decode("latin-1"), max_num_fields=16)
+        except ValueError:
+            return _plain(400, "Stream commands carry a form body with DSId.\n")
+        try:
+            connection = self.channel_set.getConnection((form.get("DSId") or [None])[0])
         except NotConnectedError:
             return _plain(400, "Streams need a connected DSId: ping first.\n")
         except StoreUnavailableError as exc:
@@ -130,8 +150,10 @@ class StreamingWsgiChannel(WsgiChannel):
                 return _plain(503, "Too many open streams.\n")
             self._streams.add(connection.id)
             self._closing.discard(connection.id)
-        return Response(app_iter=_OpenStream(self, connection), content_type=self.CONTENT_TYPE,
-                        charset=None, headers={"Cache-Control": "no-cache"})
+        response = Response(app_iter=_OpenStream(self, connection),
+                            content_type=self.CONTENT_TYPE, charset=None)
+        response.cache_control = "no-cache"
+        return response
 
     def closeStream(self, connection: Connection) -> None:
         """End the connection's open stream (if any) with a DISCONNECT frame."""
@@ -155,31 +177,41 @@ class StreamingWsgiChannel(WsgiChannel):
     def stream(self, connection: Connection) -> Iterator[bytes]:
         """The body of an open stream; it ends when the connection does."""
         subscriptions = self.channel_set.subscription_manager
+        heart = self.heart_interval / 1000
         wake = threading.Event()
         connection.setNotifyFunc(wake.set)
         try:
             opened = AcknowledgeMessage(body=connection.id, correlationId=self.OPEN_COMMAND)
             yield self.frame(opened) + b"\0" * self.KICKSTART_BYTES
-            last_write = last_message = time.monotonic()
-            while connection.connected and connection.id not in self._closing:
+            last_write = last_message = last_touch = time.monotonic()
+            while self._streaming(connection):
                 messages = subscriptions.pollConnection(connection)
                 now = time.monotonic()
+                if now - last_touch >= heart:
+                    # An open stream keeps its connection alive, busy or idle.
+                    connection.touch()
+                    last_touch = now
                 if messages:
                     yield b"".join(self.frame(msg) for msg in messages)
                     last_write = last_message = now
                     continue
                 if self.idle_timeout and now - last_message >= self.idle_timeout / 1000:
                     break
-                wake.wait(max(0.0, min(self.heart_interval / 1000 - (now - last_write),
-                                       self.poll_interval / 1000)))
+                wake.wait(max(0.0, min(heart - (now - last_write), self.poll_interval / 1000)))
                 wake.clear()
-                if time.monotonic() - last_write >= self.heart_interval / 1000:
-                    connection.touch()
+                if time.monotonic() - last_write >= heart:
                     yield b"\0"
                     last_write = time.monotonic()
-            yield self.frame(CommandMessage(operation=CommandMessage.DISCONNECT_OPERATION))
+        except StoreUnavailableError as exc:
+            amfast.logger.error("stream of %r ends: %s", connection, exc)
         finally:
             connection.unSetNotifyFunc()
+        yield self.frame(CommandMessage(operation=CommandMessage.DISCONNECT_OPERATION))
+
+    def _streaming(self, connection: Connection) -> bool:
+        """The stream goes on: connected, not closed, and logged in where messaging is secure."""
+        return connection.connected and connection.id not in self._closing and not (
+            self.channel_set.subscription_manager.secure and not connection.authenticated)
 
     def __repr__(self) -> str:
         return f"StreamingWsgiChannel({self.name!r})"

@@ -21,6 +21,8 @@ class _QuietHandler(simple_server.WSGIRequestHandler):
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # wsgiref speaks HTTP/1.0, a connection per request: bursts need a deep accept queue.
+    request_queue_size = 1024
 
 
 def make_server(app: Callable, host: str = "127.0.0.1", port: int = 8000,

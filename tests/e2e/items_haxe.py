@@ -41,9 +41,6 @@ def as_error(name: str, message: str) -> dict:
     return partial_obj(name=s(name), message=s(message), errorId=num(5000))
 
 
-#: Reproduced from the captured bytes in test_wire_regressions.py; drop ``bug=`` with the fix.
-BUG_0x0D = ("amfast bug: AMF0 marker 0x0D ('unsupported', no payload) raises DecodeError: "
-            "HTTP 400 for the whole packet")
 
 ECHOED = {
     # numbers: AMF0 numbers are doubles; every one comes back bit for bit
@@ -79,7 +76,7 @@ ITEMS: dict[str, Expect] = {name: Expect(server=value) for name, value in ECHOED
 
 ITEMS.update({
     # The battery's 49 calls travel in one packet, which must succeed as a whole.
-    "battery.packet": Expect(bug=BUG_0x0D, why="Ruffle batches one frame's calls into one packet; a value "
+    "battery.packet": Expect(why="Ruffle batches one frame's calls into one packet; a value "
                              "the server cannot decode fails every call in it"),
     "undefined": Expect(got=NULL, server=None, why="AMF0 undefined decodes to None, sent as null"),
     # ECMA arrays that are not dense are dicts in Python, and come back as objects.
@@ -99,9 +96,9 @@ ITEMS.update({
     "typed.unregistered": Expect(got=obj(label="plain"), server={"label": "plain"}),
     # Ruffle writes the AMF0 'unsupported' marker 0x0D for a ByteArray and a Vector; it
     # has no payload and reads as undefined.
-    "bytearray": Expect(got=NULL, server=None, bug=BUG_0x0D,
+    "bytearray": Expect(got=NULL, server=None,
                         why="AMF0 0x0D (unsupported) is a value without payload: undefined"),
-    "vector.int": Expect(got=NULL, server=None, bug=BUG_0x0D,
+    "vector.int": Expect(got=NULL, server=None,
                          why="AMF0 0x0D (unsupported) is a value without payload: undefined"),
     # Three calls made in one frame share one packet.
     "batched.1": Expect(server=3), "batched.2": Expect(server=3), "batched.3": Expect(server=3),

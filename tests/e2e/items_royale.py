@@ -21,11 +21,6 @@ from tests.e2e.expect import (NULL, Expect, arr, b, bytearray_, date, date_of, n
                               partial_obj, s, vector, xml)
 from tests.e2e.server import Person, Tagged, samples
 
-#: Reproduced from the captured bytes in test_wire_regressions.py; drop ``bug=`` with the fix.
-BUG_XML = ("amfast bug: AMF3 XML with non-ASCII text is written from a freed buffer "
-           "(encoder.pyx amf3_xml: utf8_of() of a temporary str): garbage bytes")
-BUG_VECTOR_NAME = ("amfast bug: an object Vector's empty type name decodes as '*' and is "
-                   "written back as '*' (Royale reads it as Vector.<void>, not Vector.<Object>)")
 
 
 def _naive(ms: float) -> datetime.datetime:
@@ -144,9 +139,9 @@ ITEMS.update({
                                     why="a class without alias travels as an anonymous object"),
     # flex.messaging.io.ArrayCollection (externalizable) decodes to its list.
     "nc.arraycollection": Expect(got=arr(1, "two", obj(three=3)), server=[1, "two", {"three": 3}]),
-    "nc.xml": Expect(server=_xml_check("text \u00e9"), bug=BUG_XML),
+    "nc.xml": Expect(server=_xml_check("text \u00e9")),
     "nc.vector.string": Expect(server=_vector(["a", "b"], "object", ""),
-                               got=vector("Vector.<Object>", "a", "b"), bug=BUG_VECTOR_NAME,
+                               got=vector("Vector.<Object>", "a", "b"),
                                why="Royale writes the type name '' (Object) for Vector.<String>"),
     "nc.call.several_args": Expect(server=[1, "two", None, True]),
     "nc.call.no_args": Expect(got=date_of(datetime.datetime(2021, 6, 7, 8, 9, 10, 500000))),
@@ -188,7 +183,7 @@ REPLIES = {
 }
 ITEMS.update({f"nc.reply.{kind}": Expect(got=got) for kind, got in REPLIES.items()})
 ITEMS["nc.reply.xml_minidom"] = Expect(
-    got=xml('<sample kind="dom">\n  <item>\u00e9</item>\n</sample>'), bug=BUG_XML)
+    got=xml('<sample kind="dom">\n  <item>\u00e9</item>\n</sample>'))
 
 # RemoteObject over an AMFChannel (Flex RemotingMessages, AMF3).
 ITEMS.update({

@@ -40,13 +40,8 @@ def _post(channel_set, raw: bytes, path: str = "/amf"):
     return request.get_response(channel_set)
 
 
-UNSUPPORTED = pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: the AMF0 'unsupported' marker 0x0D (no payload; Ruffle writes it for "
-    "ByteArray and Vector values) raises DecodeError, so the server answers HTTP 400 and "
-    "every call batched in the same packet fails; it should decode as undefined (None)"))
 
 
-@UNSUPPORTED
 @pytest.mark.parametrize("capture, name", [("ruffle_bytearray.bin", "bytearray"),
                                            ("ruffle_vector.bin", "vector.int")])
 def test_ruffle_unsupported_marker_decodes_as_undefined(capture, name):
@@ -58,7 +53,6 @@ def test_ruffle_unsupported_marker_decodes_as_undefined(capture, name):
     assert message.body == [name, None]
 
 
-@UNSUPPORTED
 @pytest.mark.parametrize("capture", ["ruffle_bytearray.bin", "ruffle_vector.bin"])
 def test_ruffle_unsupported_marker_call_is_answered(capture):
     recorder = Recorder()
@@ -69,7 +63,6 @@ def test_ruffle_unsupported_marker_call_is_answered(capture):
     assert (message.target, message.body) == ("/1/onResult", None)
 
 
-@UNSUPPORTED
 def test_ruffle_battery_packet_is_answered_whole():
     """One unsupported value must not fail the 48 other calls of its packet."""
     raw = _raw("ruffle_battery.bin")
@@ -114,10 +107,6 @@ def _cut_packet(raw: bytes, end: int) -> bytes:
 
 # ----------------------------------------------------------------- AMF3 XML out of a freed buffer
 
-XML_FREED = pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: the AMF3 encoder writes XML from a freed buffer (encoder.pyx amf3_xml: "
-    "raw = utf8_of(xml_to_string(value), &n) keeps a pointer into a temporary str): with "
-    "non-ASCII text the reply carries garbage bytes (stale heap memory) instead of the XML"))
 
 
 def test_royale_xml_request_decodes():
@@ -129,7 +118,6 @@ def test_royale_xml_request_decodes():
     assert doc.documentElement.getElementsByTagName("child")[0].firstChild.data == "text \u00e9"
 
 
-@XML_FREED
 def test_royale_xml_echo_reply_carries_the_xml():
     recorder = Recorder()
     response = _post(build_channel_set(recorder), _raw("royale_xml.bin"))
@@ -141,7 +129,6 @@ def test_royale_xml_echo_reply_carries_the_xml():
     assert message.body.toxml() == recorder.received["unknown"]["nc.xml"][0].toxml()
 
 
-@XML_FREED
 @pytest.mark.parametrize("text", ["text \u00e9", "\u4e16\u754c", "smile \U0001F600"])
 def test_amf3_xml_with_non_ascii_text_round_trips(text):
     for _ in range(20):  # the garbage is stale memory: check more than once
@@ -153,14 +140,8 @@ def test_amf3_xml_with_non_ascii_text_round_trips(text):
 
 # ----------------------------------------------------------------- object Vector type name ""
 
-VECTOR_NAME = pytest.mark.xfail(strict=True, reason=(
-    "amfast bug (minor): an object Vector whose type name is '' (how Royale writes "
-    "Vector.<String> and Vector.<Object>) decodes with class_name '*' (decoder.pyx: "
-    "class_name or '*') and is written back as '*', which Royale reads as Vector.<void>; "
-    "the name should be kept as received"))
 
 
-@VECTOR_NAME
 def test_royale_object_vector_keeps_its_empty_type_name():
     packet = Decoder().decode_packet(_raw("royale_vector_string.bin"))
     (message,) = packet.messages
@@ -170,7 +151,6 @@ def test_royale_object_vector_keeps_its_empty_type_name():
     assert vector.class_name == ""
 
 
-@VECTOR_NAME
 def test_royale_object_vector_echo_writes_the_same_type_name():
     raw = _raw("royale_vector_string.bin")
     sent = raw[raw.index(b"\x10\x05\x00"):]  # the Vector as Royale wrote it: name ""

@@ -45,7 +45,11 @@ def py3amf_decode(raw: bytes, amf3: bool):
 def to_py3amf(value):
     """A generated value as py3amf must be given it (bytes as ByteArray)."""
     if isinstance(value, (bytes, bytearray)):
-        return pyamf.amf3.ByteArray(bytes(value))
+        array = pyamf.amf3.ByteArray(bytes(value))
+        # py3amf takes bytes starting with zlib's header for compressed data and
+        # compresses them again on the way out: it must send them as they are.
+        array.compressed = False
+        return array
     if isinstance(value, list):
         return [to_py3amf(v) for v in value]
     if isinstance(value, dict):

@@ -38,8 +38,8 @@ CAPTURE_FILES = sorted(p.name for p in CAPTURES.glob("*.bin")) if CAPTURES.is_di
 TIMEOUT = 10.0
 DSID = AbstractMessage.FLEX_CLIENT_ID_HEADER
 CLIENT_ID = "C1C1C1C1-0000-4000-8000-000000000001"
-#: Ids the server makes up (connection and subscription ids): a UUID and a signature.
-GENERATED_ID = re.compile(r"^[0-9a-fA-F-]{36}\.[0-9a-f]{16,}$")
+#: Ids the server makes up (connection and subscription ids): a random token and a signature.
+GENERATED_ID = re.compile(r"^[A-Za-z0-9_-]{16,}\.[0-9a-f]{16,}$")
 
 
 def message_id(n: int) -> str:
