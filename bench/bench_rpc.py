@@ -31,7 +31,9 @@ figure over the bare app's: with nearly no work per call, that is the share of t
 ceiling left after the remoting layer (target for amfast: >= 85%).  The ratio for every
 column is printed under the table.  A second table gives the server process's CPU time per
 call (from /proc), which other load on the machine barely moves, unlike calls per second:
-its ``% of ceiling`` is the bare app's CPU per call over the row's.
+its ``% of ceiling`` is the bare app's CPU per call over the row's.  Last, each WSGI app's
+own time per call in process (no server, no socket) shows what the remoting layer itself
+costs beside what the HTTP server costs.
 """
 from __future__ import annotations
 
@@ -148,6 +150,46 @@ def serve(kind: str, port: int) -> None:
 
     app = {"bare": bare_app, "amfast": hello_channel_set, "py3amf": pyamf_app}[kind]()
     waitress.serve(app, host="127.0.0.1", port=port, threads=THREADS, _quiet=True)
+
+
+def inprocess_cost(kind: str, calls: int = 3000) -> None:
+    """Print the app's own time per call (no HTTP server, no socket), small and large."""
+    import io
+
+    app = {"bare": bare_app, "amfast": hello_channel_set, "py3amf": pyamf_app}[kind]()
+    path = PATHS[kind]
+
+    def start_response(status, headers, exc_info=None):
+        if not status.startswith("200"):
+            raise RuntimeError(status)
+
+    out = []
+    for name, make in PAYLOADS.items():
+        raw = request_packet(make())
+        n = calls if name == "small" else max(3, calls // 100)
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "",
+                   "CONTENT_TYPE": "application/x-amf", "CONTENT_LENGTH": str(len(raw)),
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                   "wsgi.errors": sys.stderr}
+        best = float("inf")
+        for _ in range(3):
+            began = time.perf_counter()
+            for _ in range(n):
+                env = dict(environ, **{"wsgi.input": io.BytesIO(raw)})
+                b"".join(app(env, start_response))
+            best = min(best, (time.perf_counter() - began) / n)
+        out.append(f"{best * 1e6:.1f}")
+    print(" ".join(out))
+
+
+def inprocess_costs(env: dict, kind: str) -> list[str]:
+    try:
+        done = subprocess.run([sys.executable, __file__, "--inprocess", kind], env=env,
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+        return done.stdout.split() if done.returncode == 0 else ["error", "error"]
+    except (OSError, subprocess.SubprocessError):
+        return ["error", "error"]
 
 
 def pyamf_flavour(env: dict) -> str:
@@ -377,9 +419,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--inprocess", metavar="KIND", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
+        return
+    if args.inprocess:
+        inprocess_cost(args.inprocess)
         return
     if args.quick:
         args.runs, args.duration = 1, 1.0
@@ -480,6 +526,12 @@ def main() -> None:
         cpu_share[kind] = geomean(share) if share else float("nan")
         print(line([LABELS[kind]] + [f"{v:,.0f}" for v in per_call]
                    + [f"{geomean(share):.0f}%" if share else "n/a"]))
+    print()
+    print("the WSGI app's own time per call, in process (no server, no socket; best of 3), "
+          "microseconds:")
+    for kind in SERVERS:
+        small_us, large_us = (inprocess_costs(servers[kind].env, kind) + ["?", "?"])[:2]
+        print(f"  {LABELS[kind]}: small {small_us}, large {large_us}")
     print()
     amf, pya = SERVERS[1], SERVERS[2]
     speedups = [medians[amf, cell] / medians[pya, cell] for cell in cells]
