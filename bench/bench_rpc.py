@@ -30,7 +30,7 @@ takes about two minutes.
 figure over the bare app's: with nearly no work per call, that is the share of the HTTP
 ceiling left after the remoting layer (target for amfast: >= 85%).  The ratio for every
 column is printed under the table.  A second table gives the server process's CPU time per
-call (from /proc), which other load on the machine barely moves, unlike calls per second:
+call (from /proc), which other load on the machine moves less than calls per second:
 its ``% of ceiling`` is the bare app's CPU per call over the row's.  Last, each WSGI app's
 own time per call in process (no server, no socket) shows what the remoting layer itself
 costs beside what the HTTP server costs.
@@ -514,7 +514,8 @@ def main() -> None:
     cpu_share = {}
     print()
     print("server CPU per call, microseconds (user + system time of the server process over "
-          "the calls it answered; unlike req/s, barely moved by other load on the machine)")
+          "the calls it answered; less moved than req/s by other load on the machine, though "
+          "still moved)")
     print(line(["server", "small seq", "small concurrent", "large seq", "large concurrent",
                 "% of ceiling"]))
     for kind in SERVERS:
