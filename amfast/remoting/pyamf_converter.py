@@ -1573,7 +1573,11 @@ class PyAmfCodec:
             response = _read_name(stream)
             stream.read_ulong()
             decoder.context.clear()
-            body = decoder.readElement()
+            if Message.isRequestTarget(target) and stream.peek(1) == b"\x0a":
+                stream.read(1)
+                body = [decoder.readElement() for _ in range(stream.read_ulong())]
+            else:
+                body = decoder.readElement()
             name, message = message_to_pyamf(Message(target, response, body))
             message.envelope = envelope
             envelope.bodies.append((name, message))
@@ -1603,17 +1607,14 @@ class PyAmfCodec:
             encoder._name(response)
             encoder.context.clear()
             body = message.body
-            if amf3 and response and response != "null" and isinstance(body, (list, tuple)):
-                # A call's arguments: an AMF0 strict array, each argument switched to AMF3.
+            if Message.isRequestTarget(target) and isinstance(body, (list, tuple)):
                 _with_length(stream, lambda: self._write_arguments(encoder, body))
             else:
                 _with_length(stream, lambda: encoder.writeElement(body))
 
     @staticmethod
     def _write_arguments(encoder: Amf0Encoder, body: Any) -> None:
-        if encoder.writeReference(body) != -1:
-            return
-        encoder.context.addObject(body)
+        """A call's arguments: a strict array that takes no reference slot (as amfast's codec)."""
         encoder.writeType(pyamf.amf0.TYPE_ARRAY)
         encoder.stream.write_ulong(len(body))
         for arg in body:

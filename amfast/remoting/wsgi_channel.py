@@ -178,6 +178,8 @@ class StreamingWsgiChannel(WsgiChannel):
         """The body of an open stream; it ends when the connection does."""
         subscriptions = self.channel_set.subscription_manager
         heart = self.heart_interval / 1000
+        # Touch often enough that the connection never expires while its stream is open.
+        touch_every = min(heart, connection.timeout / 4000)
         wake = threading.Event()
         connection.setNotifyFunc(wake.set)
         try:
@@ -187,7 +189,7 @@ class StreamingWsgiChannel(WsgiChannel):
             while self._streaming(connection):
                 messages = subscriptions.pollConnection(connection)
                 now = time.monotonic()
-                if now - last_touch >= heart:
+                if now - last_touch >= touch_every:
                     # An open stream keeps its connection alive, busy or idle.
                     connection.touch()
                     last_touch = now

@@ -50,19 +50,7 @@ PAIRS = {"memory": _memory_pair, "memcache": _memcache_pair}
 
 
 #: Known bugs of one pair: test name -> {pair: reason}; such tests are strict xfails there.
-KNOWN_BUGS = {
-    "test_concurrent_publishers_and_pollers_exactly_once_in_order": {
-        "memcache": "amfast bug: MemcacheSubscriptionManager.persistMessage increments the "
-                    "topic's sequence number before it stores the message item, so a poll in "
-                    "between finds the item missing, skips it and moves the cursor past it: "
-                    "the message is lost for that subscriber",
-    },
-    "test_a_poll_while_a_message_is_being_stored_does_not_skip_it": {
-        "memcache": "amfast bug: MemcacheSubscriptionManager.persistMessage increments the "
-                    "topic's sequence number before it stores the message item, so a poll in "
-                    "between skips the message for good",
-    },
-}
+KNOWN_BUGS: dict = {}
 
 
 @pytest.fixture(params=sorted(PAIRS))

@@ -353,10 +353,6 @@ def test_a_message_past_its_time_to_live_is_not_delivered_and_leaves_memcached(m
     assert sm.mc.get(sm._msg_key("news", last)) is not None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: memcached reads an expiry above 30 days (2592000 s) as a Unix time, so "
-    "persistMessage's ceil(timeToLive/1000)+1 for a TTL over 30 days stores the message "
-    "already expired: it is never delivered (MemorySubscriptionManager delivers it)"))
 def test_a_message_with_a_time_to_live_over_30_days_is_delivered(make):
     _, sm = make()
     sm.subscribe("conn", "consumer", "news")
@@ -364,12 +360,6 @@ def test_a_message_with_a_time_to_live_over_30_days_is_delivered(make):
     assert collected(sm, "conn") == [("consumer", "kept for 40 days")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: when memcached drops a connection's state item (its TTL, timeout + 60 s, "
-    "passes before the cleaner runs - clean_freq is 300 s by default - or LRU eviction), "
-    "iterExpired yields it with channel '' and deleteState, finding no state, never "
-    "decrements the channel's count: getConnectionCount grows for ever and a channel with "
-    "max_connections ends up refusing every connection (ChannelFullError)"))
 def test_a_connection_memcached_dropped_is_no_longer_counted_after_cleaning(make):
     from amfast.remoting.wsgi_channel import WsgiChannelSet
 
@@ -420,11 +410,6 @@ def test_a_session_over_the_item_limit_fails_cleanly_and_the_connection_goes_on(
     assert connection.getSessionAttr("after") == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: a session (connection state item) over memcached's item limit fails with "
-    "StoreUnavailableError '... is updated too often to change it' after 50 gets/cas rounds "
-    "(python-memcached refuses the value client-side, cas returns 0, mc_update retries), "
-    "instead of an error naming the size limit as persistMessage's does"))
 def test_a_session_over_the_item_limit_is_reported_as_too_large(make):
     cm, _ = make()
     connection = cm.createConnection(CHANNEL)
@@ -432,11 +417,6 @@ def test_a_session_over_the_item_limit_is_reported_as_too_large(make):
         connection.setSessionAttr("huge", "x" * 2_000_000)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: a topic's subscribers are one memcached item (a frozenset of connection "
-    "ids, ~72 bytes each), so past ~14,500 subscribers of one topic it exceeds 1 MB and "
-    "every further subscribe fails with StoreUnavailableError '... is updated too often "
-    "to change it' (the module docstring says no item grows past the limit)"))
 def test_a_topic_takes_more_subscribers_than_fit_in_one_item(make):
     cm, sm = make()
     # Where the manager keeps a topic's subscriber ids: one item, or one item per shard.
@@ -490,11 +470,6 @@ def test_a_given_secret_survives_a_memcached_restart(memcached_factory, mc_prefi
     assert not cm_b.verifyId(issued[:-1] + ("0" if issued[-1] != "0" else "1"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: without a given secret, each MemcacheConnectionManager caches the random "
-    "secret it read from memcached; after a memcached restart a process started (or first "
-    "asking) then stores a new random one, so the old and new processes never verify each "
-    "other's ids again (Flex clients moving between them get a new DSId each time)"))
 def test_without_a_secret_processes_agree_again_soon_after_a_memcached_restart(
         memcached_factory, mc_prefix, monkeypatch):
     import amfast.remoting.memcache_connection_manager as module
@@ -596,11 +571,6 @@ def test_threads_polling_one_connection_at_once_deliver_each_message_once(make):
     assert sorted(got) == list(range(200))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: persistMessage numbers a message (incr of the topic's counter) before it "
-    "stores it (set); a poll in between sees the new number, finds no item, skips it and "
-    "moves the subscription's cursor past it, so the message is never delivered. Under "
-    "load (one process publishing, another polling) 2-35% of the messages are lost"))
 def test_a_poll_between_numbering_and_storing_a_message_does_not_lose_it(make):
     _, publisher = make()
     _, poller = make()
@@ -619,12 +589,6 @@ def test_a_poll_between_numbering_and_storing_a_message_does_not_lose_it(make):
     assert polled == [("consumer", "racing")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: collectMessages gives up after CAS_ATTEMPTS (50) lost compare-and-swaps "
-    "with StoreUnavailableError('subscriptions of <id> are polled too often'): the client "
-    "gets a store-unavailable fault though memcached is fine, where an empty poll (the other "
-    "poll delivered the messages) would do; seen in ~1 of 25 runs of two processes polling "
-    "one connection while two others publish"))
 def test_a_poll_that_keeps_losing_the_race_to_another_poll_is_not_a_store_error(make):
     _, slow = make()
     _, fast = make()
@@ -801,11 +765,6 @@ def test_processes_publishing_while_others_poll_deliver_nothing_twice_and_in_ord
     assert len(everything) > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: persistMessage numbers a message (incr) before storing it (set); a poll "
-    "in between skips the number for good, so polling while another process publishes "
-    "loses messages (see test_a_poll_between_numbering_and_storing_a_message_does_not_"
-    "lose_it)"))
 def test_processes_publishing_while_others_poll_lose_no_message(publish_while_polling):
     everything = publish_while_polling["poll1"][0] + publish_while_polling["poll2"][0]
     published = {(name, i) for name in ("pub1", "pub2") for i in range(PUBLISHED_PER_PROCESS)}
@@ -816,12 +775,6 @@ def test_processes_publishing_while_others_poll_lose_no_message(publish_while_po
 # -- memcached stopping, freezing, restarting ---------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: after memcached restarts, the first incr on a client socket opened "
-    "before the restart raises ValueError (python-memcached's incr does int('') on the "
-    "closed socket's empty reply); mc_incr lets it through, so a publish fails with "
-    "'ValueError: invalid literal for int()' instead of StoreUnavailableError (the fault a "
-    "Flex client gets is a ValueError, and wsgi_channel cannot answer 503)"))
 def test_a_publish_on_a_socket_memcached_closed_is_a_store_error(memcached_factory, mc_prefix):
     mc = memcached_factory()
     _, sm = make_pair(mc.servers, mc_prefix)
@@ -1078,12 +1031,6 @@ def test_a_stream_ends_within_the_limit_when_memcached_goes_down(
         stream.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: StreamingWsgiChannel.stream lets StoreUnavailableError escape its "
-    "generator (connection.connected reads memcached every loop), so when memcached goes "
-    "away the server logs an application traceback and cuts the stream (wsgiref closes it, "
-    "waitress aborts the chunked body) instead of ending it with the DISCONNECT frame that "
-    "tells a Flex StreamingAMFChannel to reconnect"))
 def test_a_stream_ends_with_a_disconnect_when_memcached_goes_down(
         serve_wsgi, memcached_factory, mc_prefix):
     mc, stream = open_stream(serve_wsgi, memcached_factory, mc_prefix)

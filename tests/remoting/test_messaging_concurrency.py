@@ -102,12 +102,6 @@ def dev_server_backlog() -> int:
 MIN_BACKLOG = 128
 
 
-@pytest.mark.xfail(strict=True, reason="amfast bug: amfast.remoting.wsgi_server."
-                   "ThreadingWSGIServer keeps socketserver's request_queue_size of 5, so "
-                   "when a few dozen messaging clients connect at once (wsgiref speaks "
-                   "HTTP/1.0: one connection per request) the kernel's accept queue "
-                   "overflows and clients get 'Connection reset by peer' (seen in the "
-                   "20-subscriber test below under wsgiref, about one run in three)")
 def test_threaded_dev_server_backlog_holds_a_burst_of_clients():
     assert dev_server_backlog() >= MIN_BACKLOG
 

@@ -72,9 +72,6 @@ def test_open_sends_the_open_ack_then_kickstart_padding(messaging):
     assert stream.raw[frame_end:frame_end + KICKSTART] == b"\0" * KICKSTART
 
 
-@pytest.mark.xfail(strict=True, reason="amfast bug: StreamingWsgiChannel.respond builds the "
-                   "stream Response with headers={'Cache-Control': ...}, which replaces the "
-                   "header list and drops content_type: the stream has no Content-Type")
 def test_stream_content_type_is_amf(messaging):
     client = messaging.flex("streaming")
     client.ping()
@@ -292,10 +289,6 @@ def test_amfast_client_message_stream(messaging):
     receiver.close()
 
 
-@pytest.mark.xfail(strict=True, reason="amfast bug: a stream touches its connection only on a "
-                   "heartbeat, and a heartbeat is written only after heart_interval without "
-                   "messages, so a stream busy with messages lets its connection expire "
-                   "(timeout) and the cleaner ends it")
 def test_a_busy_stream_keeps_its_connection_alive(serve_messaging):
     served = serve_messaging(connection_params={"timeout": 400}, clean_freq=50, heart=10000)
     _, _, stream = open_stream(served)
