@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 import memcache
 
+import amfast
 from amfast.remoting.errors import StoreUnavailableError
 
 __all__ = ["MemcacheManager", "StoreUnavailableError"]
@@ -59,8 +60,9 @@ class MemcacheManager:
     def mc_check(self) -> None:
         """StoreUnavailableError when no memcached server can be reached."""
         if not any(host.connect() for host in self.mc.servers):
-            raise StoreUnavailableError(f"memcached at {', '.join(self.mc_servers)} "
-                                        "is unreachable")
+            # The fault reaches clients: the servers' addresses go to the log only.
+            amfast.logger.error("memcached at %s is unreachable", ", ".join(self.mc_servers))
+            raise StoreUnavailableError("the shared state store is unreachable")
 
     def mc_get(self, key: str) -> Any:
         value = self.mc.get(key)
