@@ -276,7 +276,7 @@ def test_content_length_longer_than_the_body_held_open(hostile):
     results: list = []
     liars = [threading.Thread(target=lambda: results.append(raw_http(
         hostile.port, request_bytes("/amf", ECHO, content_length=len(ECHO) + 100),
-        half_close=False, timeout=1.5)), daemon=True) for _ in range(8)]
+        half_close=False, timeout=1.0)), daemon=True) for _ in range(8)]
     for liar in liars:
         liar.start()
     time.sleep(0.2)
@@ -434,7 +434,8 @@ def test_clients_that_vanish_mid_request_do_not_disturb_the_server(hostile):
 # ============================================================================= forged DSIds
 
 
-FORGED = 2000
+#: Forged ids per server: wsgiref speaks HTTP/1.0 (a connection per request), so fewer.
+FORGED = {"waitress": 2000, "wsgiref": 1000}
 
 
 def rss_kb() -> int:
@@ -495,9 +496,10 @@ def test_thousands_of_forged_dsids_cost_one_small_connection_each_at_most(hostil
     before_count = connection_count(hostile)
     before_rss = rss_kb()
     issued = set()
+    forged_count = FORGED[hostile.kind]
     poster = Poster(hostile)
     try:
-        for i in range(FORGED):
+        for i in range(forged_count):
             forged = f"forged-{i}-" + "z" * (i % 200)
             status, reply = poster.forged_call(forged)
             assert status == 200, reply
@@ -507,14 +509,14 @@ def test_thousands_of_forged_dsids_cost_one_small_connection_each_at_most(hostil
             issued.add(new_id)
     finally:
         poster.close()
-    assert len(issued) == FORGED
+    assert len(issued) == forged_count
     grown = connection_count(hostile) - before_count
-    assert grown <= FORGED
+    assert grown <= forged_count
     assert list(subscriptions.iterConnectionSubscriptions(
         type("C", (), {"id": next(iter(issued))})())) == []
     assert len(manager._notify_funcs) == 0
     growth_mb = (rss_kb() - before_rss) / 1024
-    assert growth_mb < 40, f"RSS grew by {growth_mb:.1f} MB for {FORGED} forged ids"
+    assert growth_mb < 40, f"RSS grew by {growth_mb:.1f} MB for {forged_count} forged ids"
     assert still_serving(hostile) < PROMPT
 
 
