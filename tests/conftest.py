@@ -309,3 +309,9 @@ def endpoint_factory(request):
 
     factory.kind = kind
     return factory
+
+
+def use_endpoints(channel_set, endpoint_factory) -> None:
+    """Give every channel of ``channel_set`` an endpoint of the factory's kind (same mapper)."""
+    for channel in channel_set:
+        channel.endpoint = endpoint_factory(channel.endpoint.encoder.class_def_mapper)

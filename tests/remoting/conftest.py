@@ -50,6 +50,7 @@ from amfast.remoting.wsgi_channel import (
     WsgiChannel,
     WsgiChannelSet,
 )
+from tests.conftest import use_endpoints
 from tests.remoting.apps import AuthChannelSet
 
 #: Real-client captures: <repo root>/../shared/captures (see its README.md).
@@ -500,22 +501,24 @@ class MessagingServer:
 
 
 @pytest.fixture
-def messaging(serve_wsgi):
-    """``build_messaging_channel_set()`` served under each server kind."""
+def messaging(serve_wsgi, endpoint_factory):
+    """``build_messaging_channel_set()`` served under each server kind and endpoint kind."""
     channel_set = build_messaging_channel_set()
+    use_endpoints(channel_set, endpoint_factory)
     served = MessagingServer(serve_wsgi(channel_set), channel_set)
     yield served
     served.close_streams()
 
 
 @pytest.fixture
-def serve_messaging(serve_wsgi):
+def serve_messaging(serve_wsgi, endpoint_factory):
     """``serve_messaging(**build_options) -> MessagingServer`` (or pass ``channel_set=``)."""
     served: list[MessagingServer] = []
 
     def serve(channel_set=None, **options):
         if channel_set is None:
             channel_set = build_messaging_channel_set(**options)
+        use_endpoints(channel_set, endpoint_factory)
         served.append(MessagingServer(serve_wsgi(channel_set), channel_set))
         return served[-1]
 

@@ -22,6 +22,7 @@ from amfast.remoting import CallableTarget, Message, Packet
 from amfast.remoting.client import HttpError, RemotingFault, RemotingService
 from amfast.remoting.flex_messages import (AcknowledgeMessage, CommandMessage, ErrorMessage,
                                            RemotingMessage)
+from tests.conftest import use_endpoints
 from tests.remoting import apps
 from tests.remoting.apps import SMALL_MAX, build_channel_set, dsid
 
@@ -56,14 +57,16 @@ class Served:
 
 
 @pytest.fixture
-def served(serve_wsgi):
+def served(serve_wsgi, endpoint_factory):
     channel_set, recorder = build_channel_set()
+    use_endpoints(channel_set, endpoint_factory)
     return Served(serve_wsgi(channel_set), channel_set, recorder)
 
 
 @pytest.fixture
-def served_debug(serve_wsgi):
+def served_debug(serve_wsgi, endpoint_factory):
     channel_set, recorder = build_channel_set(debug=True)
+    use_endpoints(channel_set, endpoint_factory)
     return Served(serve_wsgi(channel_set), channel_set, recorder)
 
 
