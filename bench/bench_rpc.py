@@ -56,9 +56,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PYAMF_CYTHON = ROOT / "bench" / ".py3amf-cython"
-SERVERS = ("bare", "amfast", "py3amf")
-LABELS = {"bare": "bare WSGI (ceiling)", "amfast": "amfast", "py3amf": "py3amf"}
-PATHS = {"bare": "/amf", "amfast": "/amf", "py3amf": "/"}
+SERVERS = ("bare", "amfast", "amfast-pyamf", "py3amf")
+LABELS = {"bare": "bare WSGI (ceiling)", "amfast": "amfast", "amfast-pyamf": "amfast PyAmfEndpoint",
+          "py3amf": "py3amf"}
+PATHS = {"bare": "/amf", "amfast": "/amf", "amfast-pyamf": "/amf", "py3amf": "/"}
 TARGET = "ExampleService.echo"
 THREADS = 4
 TARGET_PCT = 85.0
@@ -136,6 +137,16 @@ def bare_app():
     return app
 
 
+def hello_channel_set_pyamf():
+    """The same example server, its channels using py3amf as the codec (PyAmfEndpoint)."""
+    from amfast.remoting.pyamf_endpoint import PyAmfEndpoint
+
+    channel_set = hello_channel_set()
+    for channel in channel_set:
+        channel.endpoint = PyAmfEndpoint()
+    return channel_set
+
+
 def pyamf_app():
     from pyamf.remoting.gateway.wsgi import WSGIGateway
 
@@ -145,10 +156,14 @@ def pyamf_app():
     return WSGIGateway({TARGET: echo})
 
 
+APPS = {"bare": bare_app, "amfast": hello_channel_set, "amfast-pyamf": hello_channel_set_pyamf,
+        "py3amf": pyamf_app}
+
+
 def serve(kind: str, port: int) -> None:
     import waitress
 
-    app = {"bare": bare_app, "amfast": hello_channel_set, "py3amf": pyamf_app}[kind]()
+    app = APPS[kind]()
     waitress.serve(app, host="127.0.0.1", port=port, threads=THREADS, _quiet=True)
 
 
@@ -156,7 +171,7 @@ def inprocess_cost(kind: str, calls: int = 3000) -> None:
     """Print the app's own time per call (no HTTP server, no socket), small and large."""
     import io
 
-    app = {"bare": bare_app, "amfast": hello_channel_set, "py3amf": pyamf_app}[kind]()
+    app = APPS[kind]()
     path = PATHS[kind]
 
     def start_response(status, headers, exc_info=None):
