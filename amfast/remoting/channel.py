@@ -71,6 +71,8 @@ class ChannelSet:
 
     def connect(self, channel: "Channel", connection_id: str | None = None) -> Connection:
         """A new connection on ``channel`` (ChannelError if ``connection_id`` is taken)."""
+        # New connections are what floods bring: cleaning keeps pace with them.
+        self.cleanIfDue()
         return self.connection_manager.createConnection(channel, connection_id)
 
     def getConnection(self, connection_id: str | None, touch: bool = True) -> Connection:
