@@ -391,7 +391,8 @@ def _present(obj: Any, name: str) -> Any:
     return value
 
 
-def _write_block(context: Any, obj: Any, block: tuple) -> None:
+def block_flags(obj: Any, block: tuple) -> tuple:
+    """The flag bytes of one block of ``obj`` and the values they announce, in order."""
     values = []
     flag_bytes = []
     for names in block:
@@ -404,8 +405,13 @@ def _write_block(context: Any, obj: Any, block: tuple) -> None:
         flag_bytes.append(flags)
     while len(flag_bytes) > 1 and not flag_bytes[-1]:
         flag_bytes.pop()
-    for index, flags in enumerate(flag_bytes):
-        context.write(bytes([flags | (_HAS_NEXT if index < len(flag_bytes) - 1 else 0)]))
+    last = len(flag_bytes) - 1
+    return bytes(f | (_HAS_NEXT if i < last else 0) for i, f in enumerate(flag_bytes)), values
+
+
+def _write_block(context: Any, obj: Any, block: tuple) -> None:
+    flags, values = block_flags(obj, block)
+    context.write(flags)
     for value in values:
         amf_encode.encode(value, context)
 

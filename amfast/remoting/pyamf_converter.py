@@ -104,7 +104,7 @@ from amfast.decoder import DecodeError
 from amfast.encoder import EncodeError
 from amfast.remoting import Header, Message, Packet
 from amfast.remoting.flex_messages import (_HAS_NEXT, AbstractMessage, CommandMessage,
-                                           _SmallMessageDef, _present, _uuid_from_bytes)
+                                           _SmallMessageDef, _uuid_from_bytes, block_flags)
 from amfast.xml_values import XmlRefused, is_xml, parse_xml, xml_to_string
 
 __all__ = ["PyAmfConversionError", "ClassDefAlias", "class_def_alias", "register_class_def",
@@ -395,21 +395,8 @@ class SmallMessageAlias(ClassDefAlias):
     def write_external(self, obj: Any, encoder: "Amf3Encoder") -> None:
         stream = encoder.stream
         for block in self.class_def.blocks:
-            values = []
-            flag_bytes = []
-            for names in block:
-                flags = 0
-                for bit, name in enumerate(names):
-                    value = _present(obj, name)
-                    if value is not None:
-                        flags |= 1 << bit
-                        values.append(value)
-                flag_bytes.append(flags)
-            while len(flag_bytes) > 1 and not flag_bytes[-1]:
-                flag_bytes.pop()
-            last = len(flag_bytes) - 1
-            for index, flags in enumerate(flag_bytes):
-                stream.write_uchar(flags | (_HAS_NEXT if index < last else 0))
+            flags, values = block_flags(obj, block)
+            stream.write(flags)
             for value in values:
                 encoder.writeElement(value)
 
