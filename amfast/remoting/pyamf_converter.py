@@ -331,24 +331,10 @@ class _NestedExternDef(ExternClassDef):
         return self.inner.getInstance()
 
     def writeExternal(self, obj: Any, context: Any) -> None:
-        nesting = isinstance(context, _RecordingEncoderContext)
-        if nesting:
-            context.nested += 1
-        try:
-            self.inner.writeExternal(obj, context)
-        finally:
-            if nesting:
-                context.nested -= 1
+        _counting_nesting(context, _RecordingEncoderContext, self.inner.writeExternal, obj)
 
     def readExternal(self, obj: Any, context: Any) -> None:
-        nesting = isinstance(context, _ReplayDecoderContext)
-        if nesting:
-            context.nested += 1
-        try:
-            self.inner.readExternal(obj, context)
-        finally:
-            if nesting:
-                context.nested -= 1
+        _counting_nesting(context, _ReplayDecoderContext, self.inner.readExternal, obj)
 
 
 def _transcoding_mapper(class_defs: list) -> ClassDefMapper:
@@ -399,6 +385,18 @@ class SmallMessageAlias(ClassDefAlias):
             stream.write(flags)
             for value in values:
                 encoder.writeElement(value)
+
+
+def _counting_nesting(context: Any, kind: type, call: Any, obj: Any) -> None:
+    """``call(obj, context)``, counted in ``context.nested`` when the context is of ``kind``."""
+    nesting = isinstance(context, kind)
+    if nesting:
+        context.nested += 1
+    try:
+        call(obj, context)
+    finally:
+        if nesting:
+            context.nested -= 1
 
 
 def class_def_alias(class_def: ClassDef) -> ClassDefAlias:
