@@ -5,9 +5,22 @@ from typing import Any
 
 from amfast.class_def import ClassDefMapper
 from amfast.ext.decoder import (DEFAULT_LIMITS, DecodeError, DecoderContext, check_options, decode,
-                                decode_packet)
+                                is_request_target, read_packet)
 
-__all__ = ["Decoder", "DecodeError", "DEFAULT_LIMITS"]
+__all__ = ["Decoder", "DecodeError", "DEFAULT_LIMITS", "decode", "decode_packet",
+           "is_request_target", "read_packet"]
+
+
+def decode_packet(source: Any) -> Any:
+    """Decode an AMF remoting packet (bytes or a ``DecoderContext``) into an
+    ``amfast.remoting.Packet``.
+
+    The codec reads the packet's fields; ``Packet`` is the messages layer's type, loaded
+    here on first use so that importing the codec loads no remoting module.
+    """
+    from amfast.remoting.packet import Packet
+
+    return Packet.fromParts(*read_packet(source))
 
 
 class Decoder:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from amfast import AmFastError
 from amfast.class_def.as_types import AsError
@@ -153,10 +153,37 @@ def assign_attrs(class_: type, alias: str | None = None, static_attrs=None,
         class_._AMFAST_AMF3 = amf3
 
 
+#: ClassDefs every mapper knows, registered by the layers that own the classes (the Flex
+#: messages register theirs when amfast.remoting is imported): alias -> ClassDef, class ->
+#: ClassDef.  A mapper's own mappings take precedence.
+_shared_by_alias: dict[str, ClassDef] = {}
+_shared_by_class: dict[type, ClassDef] = {}
+#: Bumped by every registration, so mappers drop lookups they cached before it.
+_shared_generation = 0
+_shared_lock = threading.Lock()
+
+
+def register_shared_class_defs(class_defs: Iterable[ClassDef]) -> None:
+    """Make ``class_defs`` known to every ClassDefMapper, existing and future.
+
+    For classes that travel in every conversation of some protocol (the Flex
+    messages); user classes are mapped per mapper with ``mapClass``.
+    """
+    global _shared_generation
+    with _shared_lock:
+        for class_def in class_defs:
+            if not isinstance(class_def, ClassDef):
+                raise ClassDefError(f"not a ClassDef: {class_def!r}")
+            _shared_by_alias[class_def.alias] = class_def
+            _shared_by_class[class_def.class_] = class_def
+        _shared_generation += 1
+
+
 class ClassDefMapper:
     """The registry of ClassDefs, looked up by class (for encoding) and by alias (decoding).
 
-    Only aliases mapped here become Python classes when decoding; nothing is
+    Only aliases mapped here, or registered for every mapper with
+    ``register_shared_class_defs``, become Python classes when decoding; nothing is
     ever imported or looked up because of a name in the input.
     """
 
@@ -165,6 +192,7 @@ class ClassDefMapper:
         self._by_class: dict[type, ClassDef] = {}
         self._by_alias: dict[str, ClassDef] = {}
         self._class_cache: dict[type, ClassDef | None] = {}
+        self._cache_generation = _shared_generation
         self._map_built_ins()
 
     def _map_built_ins(self) -> None:
@@ -172,10 +200,6 @@ class ClassDefMapper:
             self._by_alias[alias] = _ProxyClassDef(alias)
         self.mapClass(ClassDef(AsError, "Error", ("errorId", "name", "message"), amf3=False,
                                _built_in=True))
-        # The Flex messages travel in every remoting conversation, so every mapper knows them.
-        from amfast.remoting.flex_messages import class_defs
-        for class_def in class_defs():
-            self.mapClass(class_def)
 
     def mapClass(self, class_def: ClassDef) -> None:
         """Map ``class_def.class_`` to ``class_def.alias`` (replacing earlier mappings)."""
@@ -198,22 +222,29 @@ class ClassDefMapper:
 
     def getClassDefByClass(self, class_: type) -> ClassDef | None:
         """The ClassDef of ``class_`` or of its nearest mapped base class, else None."""
-        try:
-            return self._class_cache[class_]
-        except KeyError:
-            pass
+        if self._cache_generation == _shared_generation:
+            try:
+                return self._class_cache[class_]
+            except KeyError:
+                pass
         with self._lock:
+            if self._cache_generation != _shared_generation:
+                self._class_cache = {}
+                self._cache_generation = _shared_generation
             found = None
             for klass in class_.__mro__:
-                found = self._by_class.get(klass)
+                found = self._by_class.get(klass) or _shared_by_class.get(klass)
                 if found is not None:
                     break
             self._class_cache[class_] = found
             return found
 
     def getClassDefByAlias(self, alias: str) -> ClassDef | None:
-        return self._by_alias.get(alias)
+        found = self._by_alias.get(alias)
+        return found if found is not None else _shared_by_alias.get(alias)
 
     def __iter__(self) -> Iterator[ClassDef]:
-        return iter(list(self._by_class.values()))
-
+        """This mapper's ClassDefs, then the shared ones it does not replace."""
+        own = list(self._by_class.values())
+        mapped = set(self._by_class)
+        return iter(own + [d for c, d in list(_shared_by_class.items()) if c not in mapped])

@@ -699,12 +699,12 @@ cdef class DecoderContext:
             return self.decode3()
         return self.decode0()
 
-    cdef object decode_packet_from(self):
-        from amfast.remoting import Header, Message, Packet
+    cdef tuple read_packet_parts(self):
+        """A remoting packet's fields: ``(version, headers, messages)`` of plain tuples."""
         cdef Py_ssize_t at = self.pos
         cdef unsigned int version = self.u16()
         cdef unsigned int count, i
-        if version not in (Packet.FLASH_8, Packet.FLASH_COM, Packet.FLASH_9):
+        if version not in PACKET_VERSIONS:
             raise DecodeError(f"unknown AMF packet version {version}", at)
         headers = []
         count = self.u16()
@@ -713,7 +713,7 @@ cdef class DecoderContext:
             required = self.u8() != 0
             self.u32()  # length: clients send wrong values (Royale: 1), never trusted
             self.reset_refs()
-            headers.append(Header(name, required, self.decode0()))
+            headers.append((name, required, self.decode0()))
         messages = []
         count = self.u16()
         for i in range(count):
@@ -721,14 +721,14 @@ cdef class DecoderContext:
             response = self.amf0_utf8()
             self.u32()
             self.reset_refs()
-            if Message.isRequestTarget(target) and self.pos < self.length and \
+            if is_request_target(target) and self.pos < self.length and \
                     self.data[self.pos] == AMF0_STRICT_ARRAY:
                 self.pos += 1
                 body = self.amf0_arguments()
             else:
                 body = self.decode0()
-            messages.append(Message(target, response, body))
-        return Packet(version, headers, messages)
+            messages.append((target, response, body))
+        return version, headers, messages
 
 
 cdef int apply_vals(object class_def, object obj, dict vals) except -1:
@@ -752,6 +752,18 @@ def decode(source):
     return _context_of(source).decode_value()
 
 
-def decode_packet(source):
-    """Decode an AMF remoting packet into an ``amfast.remoting.Packet``."""
-    return _context_of(source).decode_packet_from()
+def read_packet(source):
+    """Read an AMF remoting packet: ``(version, [(name, required, value)], [(target,
+    response, body)])``.  ``amfast.decoder.decode_packet`` makes a ``Packet`` of it."""
+    return _context_of(source).read_packet_parts()
+
+
+#: The packet versions (``Packet.FLASH_8``, ``FLASH_COM``, ``FLASH_9``).
+PACKET_VERSIONS = (0, 1, 3)
+#: How a reply's target ends; any other target is a call, whose body is an argument array.
+REPLY_TARGET_SUFFIXES = ("/onResult", "/onStatus", "/onDebugEvents")
+
+
+def is_request_target(target):
+    """A call's target (``Service.method``, ``null``), not a reply's (``/1/onResult``)."""
+    return not (target or "").endswith(REPLY_TARGET_SUFFIXES)

@@ -1,23 +1,34 @@
-"""Channels receive packets for a ChannelSet, which holds the services and authentication."""
+"""Channels receive packets for a ChannelSet, which holds the services and authentication.
+
+The transport-independent part of every transport: a channel decodes a request
+with its endpoint, hands the packet to the channel set's dispatch core
+(``MessageBroker``), completes a pending reply, and encodes the answer.
+``HttpChannel`` adds what every HTTP transport answers the same way (405, 411,
+413, 400, 503) as ``HttpAnswer`` values that each transport writes its own way.
+"""
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import amfast
-from amfast.remoting import Packet, ServiceMapper
-from amfast.remoting.connection import Connection, ConnectionError
+from amfast import AmFastError
+from amfast.remoting import Message, Packet, ServiceMapper
+from amfast.remoting.connection import Connection
 from amfast.remoting.connection_manager import ConnectionManager, MemoryConnectionManager
+from amfast.remoting.dispatch import MessageBroker, PendingReply, RequestContext
 from amfast.remoting.endpoint import AmfEndpoint, Endpoint
-from amfast.remoting.errors import (ChannelError, ChannelFullError, NotConnectedError,
-                                    SecurityError)
-from amfast.remoting.flex_messages import AbstractMessage, AsyncMessage, CommandMessage
+from amfast.remoting.errors import (ChannelError, ChannelFullError, ConnectionError,
+                                    NotConnectedError, SecurityError, StoreUnavailableError)
+from amfast.remoting.flex_messages import AbstractMessage, AsyncMessage
+from amfast.remoting.notifier import Notifier, ThreadWaiter
 from amfast.remoting.subscription_manager import (MemorySubscriptionManager,
                                                   SubscriptionManager)
 from amfast.remoting.targets import NIL_DSID, PollRefused
+from amfast.remoting.waiting import run
 
-__all__ = ["ChannelSet", "Channel", "HttpChannel", "PollRefused", "ChannelError",
+__all__ = ["ChannelSet", "Channel", "HttpChannel", "HttpAnswer", "PollRefused", "ChannelError",
            "ChannelFullError", "NotConnectedError", "SecurityError"]
 
 
@@ -29,22 +40,37 @@ class ChannelSet:
     ``SecurityError`` for bad credentials.  Expired connections are removed,
     with their subscriptions, at most every ``clean_freq`` milliseconds while
     requests come in.  With ``debug``, faults sent to clients carry tracebacks.
+
+    ``notify_connections`` is accepted for AmFast's sake and changes nothing:
+    held polls and streams always wake at once for messages published in this
+    process (and re-check the store every ``poll_interval`` for the others).
     """
 
     def __init__(self, service_mapper: ServiceMapper | None = None,
                  connection_manager: ConnectionManager | None = None,
                  subscription_manager: SubscriptionManager | None = None,
-                 clean_freq: int = 300000, debug: bool = False):
+                 notify_connections: bool = True, clean_freq: int = 300000,
+                 debug: bool = False):
         self.service_mapper = ServiceMapper() if service_mapper is None else service_mapper
         self.connection_manager = (MemoryConnectionManager() if connection_manager is None
                                    else connection_manager)
         self.subscription_manager = (MemorySubscriptionManager() if subscription_manager is None
                                      else subscription_manager)
+        self.notify_connections = notify_connections
         self.clean_freq = clean_freq
         self.debug = debug
+        #: The dispatch core that answers this channel set's requests.
+        self.broker = MessageBroker(self)
+        #: True once ``close()`` ran: held polls are answered, streams end.
+        self.closing = False
         self._channels: dict[str, Channel] = {}
         self._clean_lock = threading.Lock()
         self._last_clean = time.monotonic()
+
+    @property
+    def notifier(self) -> Notifier:
+        """Wakes this process's requests that wait for a connection's messages."""
+        return self.connection_manager.notifier
 
     def mapChannel(self, channel: "Channel") -> None:
         channel._channel_set = self
@@ -63,6 +89,11 @@ class ChannelSet:
     def __iter__(self) -> Iterator["Channel"]:
         return iter(list(self._channels.values()))
 
+    def close(self) -> None:
+        """Answer every held poll and end every open stream (the server is stopping)."""
+        self.closing = True
+        self.notifier.notifyAll()
+
     # -- connections ---------------------------------------------------------
 
     def generateId(self) -> str:
@@ -70,7 +101,7 @@ class ChannelSet:
         return self.connection_manager.generateId()
 
     def connect(self, channel: "Channel", connection_id: str | None = None) -> Connection:
-        """A new connection on ``channel`` (ChannelError if ``connection_id`` is taken)."""
+        """A new connection on ``channel`` (ConnectionError if ``connection_id`` is taken)."""
         # New connections are what floods bring: cleaning keeps pace with them.
         self.cleanIfDue()
         return self.connection_manager.createConnection(channel, connection_id)
@@ -118,8 +149,7 @@ class ChannelSet:
 
     def publishMessage(self, msg: AsyncMessage) -> None:
         """Deliver a message to every subscriber of its destination and subtopic."""
-        for connection_id in self.subscription_manager.publishMessage(msg):
-            self.notifyConnection(connection_id)
+        self.notifier.notifyMany(self.subscription_manager.publishMessage(msg))
 
     def publishObject(self, body: Any, topic: str, sub_topic: str | None = None,
                       headers: dict | None = None, ttl: int = 10000) -> AsyncMessage:
@@ -133,9 +163,7 @@ class ChannelSet:
 
     def notifyConnection(self, connection_id: str) -> None:
         """Wake the requests of this process waiting for the connection's messages."""
-        func = self.connection_manager.getNotifyFunc(connection_id)
-        if func is not None:
-            func()
+        self.notifier.notify(connection_id)
 
     # -- authentication -----------------------------------------------------------
 
@@ -199,10 +227,37 @@ class Channel:
             # A concurrent request with the same id re-created it first.
             return self.channel_set.getConnection(connection_id)
 
-    def invoke(self, packet: Packet) -> Packet:
-        """The reply packet to ``packet``."""
-        packet.channel = self
-        return packet.invoke()
+    # -- dispatch ----------------------------------------------------------------
+
+    def dispatch(self, packet: Packet, request: Any = None) -> Packet | PendingReply:
+        """The reply to ``packet``, or a PendingReply for the transport to complete.
+
+        ``request`` is the transport's own request object (targets see it as
+        ``packet.context.request``).
+        """
+        return self.channel_set.broker.dispatch(packet, RequestContext(self, request))
+
+    def complete(self, pending: PendingReply) -> Packet:
+        """Complete a pending reply in this thread (waiting for messages here)."""
+        with self.channel_set.notifier.listening(pending.listen, ThreadWaiter()) as waiter:
+            return run(pending.steps(), waiter)
+
+    def invoke(self, packet: Packet, request: Any = None) -> Packet:
+        """The reply packet to ``packet``, waiting in this thread if it must."""
+        reply = self.dispatch(packet, request)
+        if isinstance(reply, PendingReply):
+            reply = self.complete(reply)
+        return reply
+
+    def invokeMessage(self, packet: Packet, message: Message) -> Message:
+        """The reply to one message of ``packet`` (AmFast's ``Message.invoke``)."""
+        if packet.context is None:
+            packet.channel, packet.context = self, RequestContext(self)
+        answer = self.channel_set.broker.answer(packet, message)
+        if isinstance(answer, tuple):
+            reply = Packet(packet.client_type, [], [None])
+            answer = self.complete(PendingReply(reply, [(0,) + answer])).messages[0]
+        return answer
 
     def encode(self, response: Packet, request: Packet | None = None) -> bytes:
         """Encode a reply; a message whose result cannot be encoded becomes a fault."""
@@ -212,12 +267,32 @@ class Channel:
             if request is None:
                 raise
         # Encoding runs user code (attributes, ClassDefs): any error fails only its message.
+        debug = bool(self.channel_set is not None and self.channel_set.debug)
         for index, message in enumerate(response.messages):
             try:
                 self.endpoint.encodePacket(Packet(response.client_type, [], [message]))
             except Exception as exc:
-                response.messages[index] = request.messages[index].fail(request, exc)
+                amfast.logger.warning("reply to '%s' cannot be encoded: %s: %s",
+                                      request.messages[index].target, type(exc).__name__, exc)
+                response.messages[index] = request.messages[index].fault(exc, debug)
         return self.endpoint.encodePacket(response)
+
+
+class HttpAnswer(NamedTuple):
+    """An HTTP response for a transport to write: status, body, content type, headers."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: tuple = ()
+
+
+def plain(status: int, text: str, **headers: str) -> HttpAnswer:
+    """A short text answer (never a traceback)."""
+    return HttpAnswer(status, text.encode("utf-8"), headers=tuple(headers.items()))
+
+
+SERVICE_UNAVAILABLE = plain(503, "Service temporarily unavailable.\n")
 
 
 class HttpChannel(Channel):
@@ -227,9 +302,9 @@ class HttpChannel(Channel):
     messages is held that long (long-polling) and returns as soon as a message
     arrives.  ``poll_interval`` (ms) is how often a held poll also re-checks,
     for messages published by other processes.  At most
-    ``max_waiting_polls`` polls wait at once (each holds a thread); others
-    are answered at once, telling the client to wait ``BUSY_POLL_WAIT`` ms
-    before polling again.  Requests above ``max_body_size`` bytes are refused.
+    ``max_waiting_polls`` polls wait at once; others are answered at once,
+    telling the client to wait ``BUSY_POLL_WAIT`` ms before polling again.
+    Requests above ``max_body_size`` bytes are refused.
     """
 
     CONTENT_TYPE = "application/x-amf"
@@ -249,39 +324,74 @@ class HttpChannel(Channel):
         self._waiting: set[str] = set()
         self._waiting_lock = threading.Lock()
 
-    def waitForMessage(self, packet: Packet, msg: Any, connection: Connection
-                       ) -> list | PollRefused:
-        """A poll: the connection's messages, waiting up to ``wait_interval`` for some."""
-        subscriptions = self.channel_set.subscription_manager
-        messages = subscriptions.pollConnection(connection)
-        command = msg.body[0]
-        if messages or not self.wait_interval or len(packet.messages) > 1 or \
-                command.headers.get(CommandMessage.SUPPRESS_POLL_WAIT_HEADER):
-            return messages
+    # -- held polls ----------------------------------------------------------------
+
+    def holdPoll(self, connection: Connection) -> PollRefused | None:
+        """Take a slot to hold a poll of ``connection`` (None), or say why not."""
         with self._waiting_lock:
             if connection.id in self._waiting:
                 return PollRefused.DUPLICATE
             if len(self._waiting) >= self.max_waiting_polls:
                 return PollRefused.BUSY
             self._waiting.add(connection.id)
-        try:
-            return self._wait(connection, subscriptions)
-        finally:
-            with self._waiting_lock:
-                self._waiting.discard(connection.id)
+        return None
 
-    def _wait(self, connection: Connection, subscriptions: SubscriptionManager) -> list:
-        wake = threading.Event()
-        connection.setNotifyFunc(wake.set)
-        deadline = time.monotonic() + self.wait_interval / 1000
-        try:
-            while True:
-                messages = subscriptions.pollConnection(connection)
-                remaining = deadline - time.monotonic()
-                if messages or remaining <= 0 or not connection.connected:
-                    return messages
-                wake.wait(min(remaining, self.poll_interval / 1000))
-                wake.clear()
-        finally:
-            connection.unSetNotifyFunc()
+    def releasePoll(self, connection: Connection) -> None:
+        with self._waiting_lock:
+            self._waiting.discard(connection.id)
 
+    # -- HTTP, for every transport --------------------------------------------------
+
+    def checkRequest(self, method: str, content_length: int | None) -> HttpAnswer | None:
+        """The answer refusing a request before its body is read, or None."""
+        if method != "POST":
+            return plain(405, "AMF requests are POSTed.\n", Allow="POST")
+        return self.checkLength(content_length)
+
+    def checkLength(self, length: int | None) -> HttpAnswer | None:
+        if length is None:
+            return plain(411, "Content-Length is required.\n")
+        if length < 0:
+            return plain(400, "Content-Length is not valid.\n")
+        if length > self.max_body_size:
+            return plain(413, f"Request body over {self.max_body_size} bytes.\n")
+        return None
+
+    @staticmethod
+    def checkBody(raw: bytes, length: int) -> HttpAnswer | None:
+        if len(raw) != length:
+            return plain(400, "Request body is shorter than its Content-Length.\n")
+        return None
+
+    def decodeRequest(self, raw: bytes) -> Packet | HttpAnswer:
+        """The request packet, or the 400 answer to bytes that are not one."""
+        try:
+            return self.decode(raw)
+        except AmFastError as exc:
+            amfast.logger.info("undecodable request on channel '%s': %s", self.name, exc)
+            return plain(400, "AMF packet could not be decoded.\n")
+
+    def answerReply(self, reply: Packet, request: Packet) -> HttpAnswer:
+        """The encoded reply (200), or 503/500 when it cannot be had."""
+        return self.guarded(lambda: self._encoded(reply, request))
+
+    def _encoded(self, reply: Packet, request: Packet) -> HttpAnswer:
+        return HttpAnswer(200, self.encode(reply, request), self.CONTENT_TYPE)
+
+    def guarded(self, answer: Callable[[], HttpAnswer]) -> HttpAnswer:
+        """``answer()``, with errors as 503 (store unreachable) or 500, never a traceback."""
+        try:
+            return answer()
+        except StoreUnavailableError as exc:
+            amfast.logger.error("channel '%s': %s", self.name, exc)
+            return SERVICE_UNAVAILABLE
+        except Exception as exc:
+            amfast.log_exc(exc)
+            return plain(500, "Server error.\n")
+
+    def answerAmf(self, raw: bytes, request: Any = None) -> HttpAnswer:
+        """Decode, dispatch (waiting in this thread if a poll is held) and encode."""
+        packet = self.decodeRequest(raw)
+        if isinstance(packet, HttpAnswer):
+            return packet
+        return self.guarded(lambda: self._encoded(self.invoke(packet, request), packet))

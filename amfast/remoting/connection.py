@@ -7,15 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from amfast.remoting.errors import ChannelError
+from amfast.remoting.errors import ConnectionError, SessionAttrError
 
-
-class ConnectionError(ChannelError):
-    """A connection's state is missing or misused."""
-
-
-class SessionAttrError(ConnectionError):
-    """The session has no attribute of that name."""
+__all__ = ["Connection", "ConnectionError", "SessionAttrError"]
 
 
 class Connection:

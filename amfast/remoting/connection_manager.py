@@ -10,8 +10,9 @@ import secrets
 import time
 from typing import Any, Callable, Iterator
 
-from amfast.remoting.connection import Connection, ConnectionError, SessionAttrError
-from amfast.remoting.errors import NotConnectedError
+from amfast.remoting.connection import Connection
+from amfast.remoting.errors import ConnectionError, NotConnectedError, SessionAttrError
+from amfast.remoting.notifier import Notifier
 
 __all__ = ["ConnectionManager", "MemoryConnectionManager", "NotConnectedError",
            "SessionAttrError", "ConnectionError"]
@@ -38,7 +39,8 @@ class ConnectionManager:
 
     A subclass implements ``loadState``, ``insertState``, ``updateState``,
     ``deleteState``, ``iterConnectionIds``, ``getConnectionCount`` and
-    ``reset``.  Notify functions are kept in this process.
+    ``reset``.  ``notifier`` wakes this process's requests waiting for a
+    connection's messages (AmFast's notify functions are kept there too).
     """
 
     def __init__(self, connection_class: type = Connection, connection_params: dict | None = None,
@@ -46,7 +48,7 @@ class ConnectionManager:
         self.connection_class = connection_class
         self.connection_params = dict(connection_params or {})
         self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
-        self._notify_funcs: dict[str, Callable] = {}
+        self.notifier = Notifier()
 
     @staticmethod
     def now() -> float:
@@ -124,11 +126,11 @@ class ConnectionManager:
                                             state["timeout"])
 
     def deleteConnection(self, connection: Connection) -> None:
-        """Forget a connection; its notify function is called once, so waiters wake."""
-        func = self._notify_funcs.pop(connection.id, None)
+        """Forget a connection; its waiters wake (and find it gone), its notify function
+        is called once and forgotten."""
         self.deleteState(connection.id)
-        if func is not None:
-            func()
+        self.notifier.notify(connection.id)
+        self.notifier.unSetNotifyFunc(connection.id)
 
     # -- fields ---------------------------------------------------------------
 
@@ -150,16 +152,16 @@ class ConnectionManager:
             state["session"] = session
         self.updateState(connection_id, apply)
 
-    # -- notify functions (this process only) ------------------------------------
+    # -- AmFast's notify functions (this process only) -----------------------------
 
     def setNotifyFunc(self, connection_id: str, func: Callable) -> None:
-        self._notify_funcs[connection_id] = func
+        self.notifier.setNotifyFunc(connection_id, func)
 
     def unSetNotifyFunc(self, connection_id: str) -> None:
-        self._notify_funcs.pop(connection_id, None)
+        self.notifier.unSetNotifyFunc(connection_id)
 
     def getNotifyFunc(self, connection_id: str) -> Callable | None:
-        return self._notify_funcs.get(connection_id)
+        return self.notifier.getNotifyFunc(connection_id)
 
     # -- storage, implemented by subclasses ----------------------------------------
 
@@ -238,4 +240,4 @@ class MemoryConnectionManager(ConnectionManager):
         with self._lock:
             self._states.clear()
             self._counts.clear()
-        self._notify_funcs.clear()
+        self.notifier.clear()

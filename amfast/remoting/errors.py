@@ -22,8 +22,16 @@ class ChannelFullError(ChannelError):
     """The channel has as many connections as it allows."""
 
 
-class NotConnectedError(ChannelError):
+class ConnectionError(ChannelError):  # noqa: A001 - AmFast's name
+    """A connection's state is missing or misused."""
+
+
+class NotConnectedError(ConnectionError):
     """No connection has this id."""
+
+
+class SessionAttrError(ConnectionError):
+    """The session has no attribute of that name."""
 
 
 class StoreUnavailableError(ChannelError):

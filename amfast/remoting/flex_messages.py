@@ -1,4 +1,8 @@
-"""Flex messages (``flex.messaging.messages.*``) and the small forms DSA, DSC and DSK."""
+"""Flex messages (``flex.messaging.messages.*``) and the small forms DSA, DSC and DSK.
+
+Data only: the dispatch core (``amfast.remoting.dispatch``) decides what a message
+does.  Importing this module maps the messages' classes in every ClassDefMapper.
+"""
 from __future__ import annotations
 
 import copy
@@ -9,7 +13,7 @@ from typing import Any
 
 from amfast import decode as amf_decode
 from amfast import encode as amf_encode
-from amfast.class_def import ClassDef, ExternClassDef
+from amfast.class_def import ClassDef, ExternClassDef, register_shared_class_defs
 from amfast.class_def.as_types import AsError
 from amfast.remoting.errors import FlexMessageError, SecurityError
 
@@ -81,10 +85,6 @@ class AbstractMessage:
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)
 
-    def invoke(self, packet: Any, msg: Any) -> "AbstractMessage":
-        """Process this message; return the reply message."""
-        raise FlexMessageError(f"{type(self).__name__} cannot be invoked on this server.")
-
     def getAcknowledgeClass(self) -> type:
         return AcknowledgeMessage
 
@@ -128,18 +128,6 @@ class RemotingMessage(AbstractMessage):
         self.operation = operation
         self.source = source
 
-    def invoke(self, packet: Any, msg: Any) -> "AcknowledgeMessage":
-        """Call the target ``destination.operation``; the ack carries its result."""
-        target = packet.service_mapper.getTarget(self.destination, self.operation)
-        if target is None:
-            raise FlexMessageError(f"Operation '{self.destination}.{self.operation}' not found.")
-        if target.secure and not (packet.authenticated or self.connection.authenticated):
-            raise SecurityError("Operation requires authentication.")
-        ack = self.acknowledge(packet, msg)
-        args = self.body if isinstance(self.body, (list, tuple)) else [self.body]
-        ack.body = target.invoke(packet, msg, args)
-        return ack
-
 
 class AsyncMessage(AbstractMessage):
     """A message published to, or pushed from, a messaging destination."""
@@ -159,21 +147,17 @@ class AsyncMessage(AbstractMessage):
                        AbstractMessage.REMOTE_CREDENTIALS_HEADER,
                        AbstractMessage.REMOTE_CREDENTIALS_CHARSET_HEADER)
 
-    def invoke(self, packet: Any, msg: Any) -> "AcknowledgeMessage":
-        """Publish this message to its destination's subscribers."""
-        channel_set = packet.channel.channel_set
-        if channel_set.subscription_manager.secure and not self.connection.authenticated:
-            raise SecurityError("Publishing requires authentication.")
-        ack = self.acknowledge(packet, msg)
+    def forPublication(self) -> "AsyncMessage":
+        """The copy that subscribers receive: in the full form, without the publisher's
+        connection or its private headers."""
         published = copy.copy(self)
-        del published.connection
+        published.__dict__.pop("connection", None)
         if isinstance(published, AsyncMessageExt):
             published.__class__ = AsyncMessage
         headers = self.headers if isinstance(self.headers, dict) else {}
         published.headers = {name: value for name, value in headers.items()
                              if name not in self.PRIVATE_HEADERS}
-        channel_set.publishMessage(published)
-        return ack
+        return published
 
     def personalize(self, client_id: str, small: bool = False) -> "AsyncMessage":
         """A copy addressed to the subscriber ``client_id`` (the small form if asked)."""
@@ -188,9 +172,6 @@ class AcknowledgeMessage(AsyncMessage):
     """The successful reply to any Flex message."""
 
     ERROR_HINT_HEADER = "DSErrorHint"
-
-    # A reply sent to the server is not a publication.
-    invoke = AbstractMessage.invoke
 
 
 class CommandMessage(AsyncMessage):
@@ -233,22 +214,6 @@ class CommandMessage(AsyncMessage):
         AsyncMessage.__init__(self, body, clientId, destination, headers, timeToLive,
                               timestamp, messageId, correlationId)
         self.operation = operation
-
-    def invoke(self, packet: Any, msg: Any) -> AbstractMessage:
-        """Run the ``command_service`` target mapped to this operation.
-
-        The target gets the command's body; its result becomes the ack's body,
-        unless it returns a whole reply message.
-        """
-        target = packet.service_mapper.command_service.getTarget(self.operation)
-        if target is None:
-            raise FlexMessageError(f"Command '{self.operation}' not found.")
-        result = target.invoke(packet, msg, (self.body,))
-        if isinstance(result, AbstractMessage):
-            return result
-        ack = self.acknowledge(packet, msg)
-        ack.body = result
-        return ack
 
     def getAcknowledgeClass(self) -> type:
         # Flex reads a poll's messages from a CommandMessage reply (CLIENT_SYNC).
@@ -464,3 +429,6 @@ def class_defs() -> list:
                  async_attrs + ("faultCode", "faultString", "faultDetail", "rootCause",
                                 "extendedData"), _built_in=True),
     ]
+
+
+register_shared_class_defs(class_defs())

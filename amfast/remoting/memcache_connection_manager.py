@@ -129,4 +129,4 @@ class MemcacheConnectionManager(MemcacheManager, ConnectionManager):
     def reset(self) -> None:
         for connection_id in list(self.iterConnectionIds()):
             self.deleteState(connection_id)
-        self._notify_funcs.clear()
+        self.notifier.clear()

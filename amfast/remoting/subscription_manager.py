@@ -15,19 +15,10 @@ from typing import Any, Iterator
 from amfast.remoting.errors import NotConnectedError
 from amfast.remoting.flex_messages import AsyncMessage
 from amfast.remoting.selector import compile_selector
-from amfast.remoting.subtopic import SubtopicError, is_wildcard, subtopic_matches, validate_subtopic
+from amfast.remoting.subtopic import (ANY, SubtopicError, is_wildcard, subtopic_matches,
+                                      validate_subtopic)
 
 __all__ = ["Subscription", "SubscriptionManager", "MemorySubscriptionManager", "ANY"]
-
-
-class _Any:
-    """Stands for every subtopic or selector in an unsubscribe."""
-
-    def __repr__(self) -> str:
-        return "ANY"
-
-
-ANY = _Any()
 
 
 class Subscription:

@@ -26,6 +26,16 @@ from amfast.remoting.errors import RemotingError
 WILDCARD = "*"
 
 
+class _Any:
+    """Stands for every subtopic or selector in an unsubscribe."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()
+
+
 class SubtopicError(RemotingError):
     """A subtopic or a separator is not valid."""
 

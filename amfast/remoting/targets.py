@@ -1,19 +1,25 @@
 """The targets every ServiceMapper maps: the Credentials header and the Flex commands.
 
 Command targets are ``ExtCallableTarget``s: they get ``(packet, msg, body)``,
-where ``msg.body[0]`` is the CommandMessage and ``.connection`` its connection.
+where ``msg.body[0]`` is the CommandMessage and ``.connection`` its connection;
+``packet.channel`` is the channel the request came in on.  Mapping another
+target for an operation in ``ServiceMapper.command_service`` replaces the
+built-in one.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import enum
+import time
 from typing import Any
 
+from amfast.remoting.dispatch import Pending
 from amfast.remoting.errors import SecurityError
 from amfast.remoting.flex_messages import (AbstractMessage, AcknowledgeMessage, AsyncMessage,
                                            CommandMessage)
-from amfast.remoting.subscription_manager import ANY
+from amfast.remoting.subtopic import ANY
+from amfast.remoting.waiting import Steps, wait_for_messages
 
 CREDENTIALS_HEADER = "Credentials"
 NIL_DSID = "nil"
@@ -34,7 +40,7 @@ def nc_auth(packet: Any, header: Any, credentials: Any) -> None:
         raise SecurityError("Credentials header must be an object with userid and password.")
     packet.channel.channel_set.checkCredentials(credentials.get("userid"),
                                                 credentials.get("password"))
-    packet.authenticated = True
+    packet._authenticated = True
 
 
 def client_ping(packet: Any, msg: Any, body: Any) -> AbstractMessage:
@@ -126,24 +132,55 @@ def multi_subscribe_operation(packet: Any, msg: Any, body: Any) -> AbstractMessa
     return command.acknowledge(packet, msg)
 
 
-def poll_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage:
+def poll_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage | Pending:
     """POLL: the waiting messages in a CLIENT_SYNC command, or a plain ack when none.
 
-    A poll while another of the same connection waits gets ``DSNoOpPoll``; one
-    the channel has no room to hold gets ``DSPollWait``.
+    On a long-polling channel (``wait_interval`` > 0) a poll that finds nothing
+    is held (a Pending the transport completes) until messages come or the wait
+    ends, unless it is batched with other messages or asks not to wait
+    (``DSSuppressPollWait``).  A poll while another of the same connection is
+    held gets ``DSNoOpPoll``; one the channel has no room to hold, ``DSPollWait``.
     """
     command = msg.body[0]
     _require_login(packet, command, "Polling")
-    messages = packet.channel.waitForMessage(packet, msg, command.connection)
+    channel = packet.channel
+    connection = command.connection
+    subscriptions = channel.channel_set.subscription_manager
+    messages = subscriptions.pollConnection(connection)
+    wait_interval = getattr(channel, "wait_interval", 0)
+    if messages or not wait_interval or len(packet.messages) > 1 or \
+            command.headers.get(CommandMessage.SUPPRESS_POLL_WAIT_HEADER):
+        return poll_reply(channel, command, messages)
+    refused = channel.holdPoll(connection)
+    if refused is not None:
+        return poll_reply(channel, command, refused)
+    return Pending(_held_poll(channel, command, subscriptions), (connection.id,))
+
+
+def _held_poll(channel: Any, command: CommandMessage, subscriptions: Any) -> Steps:
+    connection = command.connection
+    try:
+        messages = yield from wait_for_messages(
+            lambda: subscriptions.pollConnection(connection),
+            time.monotonic() + channel.wait_interval / 1000, channel.poll_interval / 1000,
+            lambda: connection.connected and not channel.channel_set.closing)
+    finally:
+        channel.releasePoll(connection)
+    return poll_reply(channel, command, messages)
+
+
+def poll_reply(channel: Any, command: CommandMessage, messages: list | PollRefused
+               ) -> AbstractMessage:
+    """A CLIENT_SYNC command carrying ``messages``, or a plain ack (telling why it is empty)."""
     if not isinstance(messages, list) or not messages:
         ack = AcknowledgeMessage()
         command._matchAcknowledge(ack)
         if messages is PollRefused.DUPLICATE:
             ack.headers[CommandMessage.NO_OP_POLL_HEADER] = True
         elif messages is PollRefused.BUSY:
-            ack.headers[CommandMessage.POLL_WAIT_HEADER] = packet.channel.BUSY_POLL_WAIT
+            ack.headers[CommandMessage.POLL_WAIT_HEADER] = channel.BUSY_POLL_WAIT
         return ack
-    reply = command.acknowledge(packet, msg)
+    reply = command.acknowledge()
     reply.operation = CommandMessage.CLIENT_SYNC_OPERATION
     reply.body = messages
     return reply

@@ -514,7 +514,7 @@ def test_thousands_of_forged_dsids_cost_one_small_connection_each_at_most(hostil
     assert grown <= forged_count
     assert list(subscriptions.iterConnectionSubscriptions(
         type("C", (), {"id": next(iter(issued))})())) == []
-    assert len(manager._notify_funcs) == 0
+    assert manager.notifier.waiting() == 0
     growth_mb = (rss_kb() - before_rss) / 1024
     assert growth_mb < 40, f"RSS grew by {growth_mb:.1f} MB for {forged_count} forged ids"
     assert still_serving(hostile) < PROMPT

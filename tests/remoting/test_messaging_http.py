@@ -343,8 +343,8 @@ def test_server_code_publishes_to_http_subscribers(messaging):
 
 
 def _waiting(messaging, dsid) -> bool:
-    """A poll of this connection is held (it registered a notify function)."""
-    return messaging.channel_set.connection_manager.getNotifyFunc(dsid) is not None
+    """A poll of this connection is held (it waits for notifications)."""
+    return messaging.channel_set.notifier.listened(dsid)
 
 
 def _poll_in_thread(client, result):

@@ -253,7 +253,7 @@ def test_producer_consumer_snippet_reaches_polling_long_polling_and_streaming_co
     poller = threading.Thread(target=lambda: result.setdefault("reply", held.poll()),
                               daemon=True)
     poller.start()
-    assert wait_until(lambda: channel_set.connection_manager.getNotifyFunc(held.dsid), TIMEOUT)
+    assert wait_until(lambda: channel_set.notifier.listened(held.dsid), TIMEOUT)
     started = time.monotonic()
     namespace = run_snippet("Producer/Consumer Messaging", PRODUCER_CONSUMER,
                             channel_set=channel_set)
