@@ -21,9 +21,12 @@ from amfast.remoting import Header, Message, Packet
 from amfast.remoting.errors import RemotingError
 from amfast.remoting.flex_messages import (AbstractMessage, AsyncMessage, CommandMessage,
                                            ErrorMessage, RemotingMessage)
+from amfast.remoting.framing import FrameReader
 from amfast.remoting.targets import CREDENTIALS_HEADER, NIL_DSID
 
-__all__ = ["RemotingService", "RemotingFault", "HttpError"]
+__all__ = ["RemotingService", "MessageStream", "RemotingFault", "HttpError", "ping_message",
+           "login_message", "subscribe_message", "unsubscribe_message", "publish_message",
+           "polled_messages"]
 
 
 class RemotingFault(RemotingError):
@@ -51,6 +54,60 @@ class HttpError(RemotingError):
         self.status = status
         self.body = body
         RemotingError.__init__(self, f"HTTP {status}: {body[:200]!r}")
+
+
+# -- the Flex messages a client sends ---------------------------------------------------
+
+
+def ping_message(version: int | None = 1) -> CommandMessage:
+    """CLIENT_PING, offering small messages (``DSMessagingVersion``) unless ``version`` is None."""
+    headers = {} if version is None else {CommandMessage.MESSAGING_VERSION: version}
+    return CommandMessage(operation=CommandMessage.CLIENT_PING_OPERATION, headers=headers)
+
+
+def login_message(user: str, password: str, charset: str | None = None) -> CommandMessage:
+    """LOGIN: base64 of ``user:password`` in ``charset`` (announced when given)."""
+    credentials = base64.b64encode(f"{user}:{password}".encode(charset or "utf-8"))
+    headers = {} if charset is None else {CommandMessage.CREDENTIALS_CHARSET_HEADER: charset}
+    return CommandMessage(operation=CommandMessage.LOGIN_OPERATION,
+                          body=credentials.decode("ascii"), headers=headers)
+
+
+def subscribe_message(destination: str, sub_topic: str | None = None,
+                      selector: str | None = None, client_id: str | None = None
+                      ) -> CommandMessage:
+    """SUBSCRIBE a Consumer (``client_id`` None: the server assigns one)."""
+    headers: dict = {}
+    if sub_topic is not None:
+        headers[AsyncMessage.SUBTOPIC_HEADER] = sub_topic
+    if selector is not None:
+        headers[CommandMessage.SELECTOR_HEADER] = selector
+    return CommandMessage(operation=CommandMessage.SUBSCRIBE_OPERATION, destination=destination,
+                          clientId=client_id, headers=headers)
+
+
+def unsubscribe_message(client_id: str, destination: str, sub_topic: str | None = None
+                        ) -> CommandMessage:
+    headers = {} if sub_topic is None else {AsyncMessage.SUBTOPIC_HEADER: sub_topic}
+    return CommandMessage(operation=CommandMessage.UNSUBSCRIBE_OPERATION,
+                          destination=destination, clientId=client_id, headers=headers)
+
+
+def publish_message(destination: str, body: Any, sub_topic: str | None = None,
+                    headers: dict | None = None, **fields: Any) -> AsyncMessage:
+    """What a Producer sends."""
+    headers = dict(headers or {})
+    if sub_topic is not None:
+        headers[AsyncMessage.SUBTOPIC_HEADER] = sub_topic
+    return AsyncMessage(body=body, destination=destination, headers=headers, **fields)
+
+
+def polled_messages(reply: AbstractMessage) -> list:
+    """The messages a poll reply carries (a CLIENT_SYNC command; none in a plain ack)."""
+    if isinstance(reply, CommandMessage) and \
+            reply.operation == CommandMessage.CLIENT_SYNC_OPERATION:
+        return list(reply.body or ())
+    return []
 
 
 class RemotingService:
@@ -92,16 +149,18 @@ class RemotingService:
         """Authenticate NetConnection calls with the ``Credentials`` header."""
         self.addHeader(CREDENTIALS_HEADER, {"userid": userid, "password": password})
 
-    def post(self, raw: bytes) -> bytes:
-        """POST raw AMF bytes; the reply's bytes (HttpError for a non-200 status)."""
+    def request(self, raw: bytes, path: str | None = None,
+                content_type: str = "application/x-amf") -> tuple[int, dict, bytes]:
+        """POST ``raw`` (to ``path``, default the service's); ``(status, headers, body)``,
+        header names in lower case."""
         with self._lock:
             for attempt in (1, 2):
                 if self._conn is None:
                     self._conn = http.client.HTTPConnection(self._host, self._port,
                                                             timeout=self.timeout)
                 try:
-                    self._conn.request("POST", self._path, raw,
-                                       {"Content-Type": "application/x-amf"})
+                    self._conn.request("POST", path or self._path, raw,
+                                       {"Content-Type": content_type})
                     response = self._conn.getresponse()
                     body = response.read()
                 except (http.client.HTTPException, ConnectionError):
@@ -110,10 +169,16 @@ class RemotingService:
                     if attempt == 2:
                         raise
                     continue
-                if response.status != 200:
-                    raise HttpError(response.status, body)
-                return body
+                return (response.status, {k.lower(): v for k, v in response.getheaders()},
+                        body)
         raise AssertionError("unreachable")
+
+    def post(self, raw: bytes) -> bytes:
+        """POST raw AMF bytes; the reply's bytes (HttpError for a non-200 status)."""
+        status, _, body = self.request(raw)
+        if status != 200:
+            raise HttpError(status, body)
+        return body
 
     def send(self, messages: Iterable[tuple[str, Any]], client_type: int | None = None
              ) -> list[Message]:
@@ -149,22 +214,28 @@ class RemotingService:
 
     # -- Flex messages ------------------------------------------------------------
 
-    def send_flex(self, message: AbstractMessage) -> AbstractMessage:
-        """Send one Flex message (carrying our ``DSId``); the acknowledgement."""
+    def exchange(self, message: AbstractMessage) -> AbstractMessage:
+        """Send one Flex message (carrying our ``DSId`` unless it has one); the reply
+        message, ack or ErrorMessage.  The server-issued ``DSId`` is remembered."""
         message.headers.setdefault(AbstractMessage.FLEX_CLIENT_ID_HEADER,
                                    self.client_id or NIL_DSID)
-        reply = self.send([("null", [message])], Packet.FLASH_9)[0]
-        ack = _result(reply)
-        client_id = ack.headers.get(AbstractMessage.FLEX_CLIENT_ID_HEADER) if isinstance(
-            ack.headers, dict) else None
+        reply = self.send([("null", [message])], Packet.FLASH_9)[0].body
+        client_id = reply.headers.get(AbstractMessage.FLEX_CLIENT_ID_HEADER) if isinstance(
+            getattr(reply, "headers", None), dict) else None
         if client_id:
             self.client_id = client_id
-        return ack
+        return reply
+
+    def send_flex(self, message: AbstractMessage) -> AbstractMessage:
+        """Send one Flex message; the acknowledgement (RemotingFault for an ErrorMessage)."""
+        reply = self.exchange(message)
+        if isinstance(reply, ErrorMessage):
+            raise RemotingFault(reply)
+        return reply
 
     def ping(self) -> str:
         """The CLIENT_PING handshake; returns the connection id the server assigned."""
-        self.send_flex(CommandMessage(operation=CommandMessage.CLIENT_PING_OPERATION,
-                                      headers={CommandMessage.MESSAGING_VERSION: 1}))
+        self.send_flex(ping_message())
         return self.client_id
 
     def remote_call(self, destination: str, operation: str, *args: Any) -> Any:
@@ -177,60 +248,41 @@ class RemotingService:
 
     # -- messaging (Producer/Consumer) ------------------------------------------------
 
-    def _command(self, operation: int, **fields: Any) -> AbstractMessage:
-        return self.send_flex(CommandMessage(operation=operation, **fields))
-
     def login(self, user: str, password: str, charset: str = "utf-8") -> None:
         """``ChannelSet.login``: authenticate the connection (RemotingFault on failure)."""
         if self.client_id is None:
             self.ping()
-        credentials = base64.b64encode(f"{user}:{password}".encode(charset)).decode("ascii")
-        self._command(CommandMessage.LOGIN_OPERATION, body=credentials,
-                      headers={CommandMessage.CREDENTIALS_CHARSET_HEADER: charset})
+        self.send_flex(login_message(user, password, charset))
 
     def logout(self) -> None:
-        self._command(CommandMessage.LOGOUT_OPERATION)
+        self.send_flex(CommandMessage(operation=CommandMessage.LOGOUT_OPERATION))
 
     def subscribe(self, destination: str, sub_topic: str | None = None,
                   selector: str | None = None, client_id: str | None = None) -> str:
         """Subscribe a Consumer; returns its client id (assigned by the server when None)."""
         if self.client_id is None:
             self.ping()
-        headers: dict = {}
-        if sub_topic is not None:
-            headers[AsyncMessage.SUBTOPIC_HEADER] = sub_topic
-        if selector is not None:
-            headers[CommandMessage.SELECTOR_HEADER] = selector
-        ack = self._command(CommandMessage.SUBSCRIBE_OPERATION, destination=destination,
-                            clientId=client_id, headers=headers)
-        return ack.clientId
+        return self.send_flex(subscribe_message(destination, sub_topic, selector,
+                                                client_id)).clientId
 
     def unsubscribe(self, client_id: str, destination: str, sub_topic: str | None = None) -> None:
-        headers = {} if sub_topic is None else {AsyncMessage.SUBTOPIC_HEADER: sub_topic}
-        self._command(CommandMessage.UNSUBSCRIBE_OPERATION, destination=destination,
-                      clientId=client_id, headers=headers)
+        self.send_flex(unsubscribe_message(client_id, destination, sub_topic))
 
     def poll(self) -> list:
         """The messages waiting for this connection's Consumers (a long-poll may wait)."""
-        reply = self._command(CommandMessage.POLL_OPERATION)
-        if isinstance(reply, CommandMessage) and \
-                reply.operation == CommandMessage.CLIENT_SYNC_OPERATION:
-            return list(reply.body or ())
-        return []
+        return polled_messages(self.send_flex(
+            CommandMessage(operation=CommandMessage.POLL_OPERATION)))
 
     def publish(self, destination: str, body: Any, sub_topic: str | None = None,
                 headers: dict | None = None) -> AbstractMessage:
         """Publish like a Producer; returns the acknowledgement."""
         if self.client_id is None:
             self.ping()
-        headers = dict(headers or {})
-        if sub_topic is not None:
-            headers[AsyncMessage.SUBTOPIC_HEADER] = sub_topic
-        return self.send_flex(AsyncMessage(body=body, destination=destination, headers=headers))
+        return self.send_flex(publish_message(destination, body, sub_topic, headers))
 
     def disconnect(self) -> None:
         """Tell the server this connection is gone."""
-        self._command(CommandMessage.DISCONNECT_OPERATION)
+        self.send_flex(CommandMessage(operation=CommandMessage.DISCONNECT_OPERATION))
         self.client_id = None
 
     def stream(self, url: str | None = None) -> "MessageStream":
@@ -243,9 +295,8 @@ class RemotingService:
 class MessageStream:
     """An open stream: iterate to receive pushed messages; ``close()`` asks the server to end it.
 
-    Frames are ``<hex length>CRLF<AMF3 message>``; NUL bytes between frames
-    (padding, heartbeats) are skipped.  Iteration stops after the server's
-    DISCONNECT command.
+    Frames are read by ``amfast.remoting.framing.FrameReader`` (NUL padding and
+    heartbeats are skipped).  Iteration stops after the server's DISCONNECT command.
     """
 
     def __init__(self, url: str, client_id: str, decoder: Decoder, timeout: float):
@@ -261,7 +312,8 @@ class MessageStream:
         self._response = self._conn.getresponse()
         if self._response.status != 200:
             raise HttpError(self._response.status, self._response.read())
-        self._buffer = b""
+        self._reader = FrameReader()
+        self._frames: list = []
         opened = self._next_message()
         if not (isinstance(opened, AbstractMessage) and opened.correlationId == "open"):
             raise RemotingError(f"stream did not open: {opened!r}")
@@ -272,23 +324,15 @@ class MessageStream:
         query = urllib.parse.urlencode(dict(command=command, version="1", **params))
         return f"{self._url.path or '/'}?{query}"
 
-    def _fill(self) -> bool:
-        chunk = self._response.read1(65536)
-        self._buffer += chunk
-        return bool(chunk)
-
     def _next_message(self) -> Any:
         """The next framed message, or None at the end of the stream."""
-        while True:
-            self._buffer = self._buffer.lstrip(b"\0\r\n")
-            head, sep, rest = self._buffer.partition(b"\r\n")
-            if sep:
-                length = int(head, 16)
-                if len(rest) >= length:
-                    self._buffer = rest[length:]
-                    return self._decoder.decode(rest[:length], amf3=True)
-            if not self._fill():
+        while not self._frames:
+            chunk = self._response.read1(65536)
+            if not chunk:
                 return None
+            self._frames = [item for item in self._reader.feed(chunk)
+                            if isinstance(item, bytes)]
+        return self._decoder.decode(self._frames.pop(0), amf3=True)
 
     def __iter__(self) -> Iterator[AbstractMessage]:
         while True:
