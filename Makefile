@@ -36,7 +36,9 @@ demo: build
 	$(VPY) examples/messaging/server.py 8001 & \
 	$(VPY) examples/hello/server.py 8000
 
+# The import contracts of pyproject.toml (the layers of docs/architecture.md), then the suite.
 test: build memcached
+	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest
 
 # Long fuzzing runs (docs/security.md): each of FUZZ_TARGETS in turn for FUZZ_SECONDS under

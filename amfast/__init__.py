@@ -1,8 +1,12 @@
 """amfast: AMF0/AMF3 encoding and Flash/Flex remoting and messaging.
 
-Logging goes through the ``amfast`` logger, silent by default.  As in AmFast,
-``amfast.log_debug = True`` turns on debug messages about requests and replies,
-and ``amfast.log_raw = True`` adds the raw bytes of packets to them.
+Logging goes through AmFast's logger, ``logging.getLogger("AmFast")`` (also
+``amfast.logger``), silent by default: it has a ``NullHandler`` and its level is
+DEBUG, so the recipe of AmFast works as it did: add a handler to
+``amfast.logger`` and set ``amfast.log_debug = True`` for debug messages about
+requests and replies (``amfast.log_raw = True`` adds the raw bytes of packets).
+Without ``log_debug`` only warnings and errors are logged, and the odd
+informational line (an undecodable request).
 """
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ import logging
 __version__ = "1.0.0.dev0"
 version = __version__
 
-logger = logging.getLogger("amfast")
+logger = logging.getLogger("AmFast")
 logger.addHandler(logging.NullHandler())
+logger.setLevel(logging.DEBUG)
 
 #: Log what requests and replies contain (AmFast switch).
 log_debug = False

@@ -7,7 +7,7 @@ import amfast
 from amfast.class_def import ClassDefMapper
 from amfast.decoder import Decoder
 from amfast.encoder import Encoder
-from amfast.remoting import Packet
+from amfast.remoting.packet import Packet
 
 
 class Endpoint:

@@ -102,7 +102,7 @@ from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsP
 from amfast.context import DecoderContext, EncoderContext
 from amfast.decoder import DecodeError
 from amfast.encoder import EncodeError
-from amfast.remoting import Header, Message, Packet
+from amfast.remoting.packet import Header, Message, Packet
 from amfast.remoting.flex_messages import (_HAS_NEXT, AbstractMessage, CommandMessage,
                                            _SmallMessageDef, _uuid_from_bytes, block_flags)
 from amfast.xml_values import XmlRefused, is_xml, parse_xml, xml_to_string

@@ -20,7 +20,7 @@ from typing import Any
 
 import amfast
 from amfast.class_def import ClassDefMapper
-from amfast.remoting import Packet
+from amfast.remoting.packet import Packet
 from amfast.remoting.endpoint import Endpoint
 from amfast.remoting.pyamf_converter import PyAmfCodec, packet_to_amfast, packet_to_pyamf
 
