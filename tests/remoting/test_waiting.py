@@ -1,0 +1,145 @@
+"""The wait-for-messages steps, driven in a thread and on an event loop alike."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from amfast.remoting.notifier import AsyncWaiter, Notifier, ThreadWaiter
+from amfast.remoting.waiting import iterate, run, run_async, wait_for_messages
+
+
+class Box:
+    """A store of messages that notifies on put."""
+
+    def __init__(self, notifier):
+        self.notifier = notifier
+        self.items = []
+        self.collects = 0
+        self.open = True
+
+    def put(self, item):
+        self.items.append(item)
+        self.notifier.notify("c")
+
+    def collect(self):
+        self.collects += 1
+        items, self.items = self.items, []
+        return items
+
+
+def steps_for(box, seconds, recheck=5.0):
+    return wait_for_messages(box.collect, time.monotonic() + seconds, recheck, lambda: box.open)
+
+
+def test_messages_already_there_return_without_waiting():
+    box = Box(Notifier())
+    box.items.append("m")
+    assert run(steps_for(box, 5), ThreadWaiter()) == ["m"]
+
+
+def test_a_thread_waits_until_a_message_is_put():
+    notifier = Notifier()
+    box = Box(notifier)
+    waiter = ThreadWaiter()
+    with notifier.listening(["c"], waiter):
+        threading.Timer(0.1, box.put, ("late",)).start()
+        started = time.monotonic()
+        assert run(steps_for(box, 5), waiter) == ["late"]
+        assert 0.05 < time.monotonic() - started < 2
+
+
+def test_the_wait_ends_empty_at_the_deadline():
+    box = Box(Notifier())
+    started = time.monotonic()
+    assert run(steps_for(box, 0.2), ThreadWaiter()) == []
+    assert 0.18 <= time.monotonic() - started < 2
+
+
+def test_the_store_is_rechecked_without_notification():
+    box = Box(Notifier())
+    threading.Timer(0.1, lambda: box.items.append("silent")).start()
+    started = time.monotonic()
+    assert run(steps_for(box, 5, recheck=0.05), ThreadWaiter()) == ["silent"]
+    assert time.monotonic() - started < 2
+
+
+def test_when_waiting_is_over_nothing_more_is_collected():
+    notifier = Notifier()
+    box = Box(notifier)
+    box.open = False
+    box.items.append("not for a closed wait")
+    assert run(steps_for(box, 5), ThreadWaiter()) == [] and box.collects == 0
+
+
+def test_the_same_steps_on_an_event_loop():
+    notifier = Notifier()
+    box = Box(notifier)
+
+    async def main():
+        waiter = AsyncWaiter()
+        with notifier.listening(["c"], waiter):
+            asyncio.get_running_loop().call_later(0.05, box.put, "async")
+            return await run_async(steps_for(box, 5), waiter)
+
+    assert asyncio.run(main()) == ["async"]
+
+
+def writer_steps():
+    yield b"one"
+    yield 0.01
+    value = yield asyncio.sleep(0, "awaited")
+    yield value.encode()
+    return "done"
+
+
+def test_iterate_yields_writes_and_runs_awaitables():
+    driver = iterate(writer_steps(), ThreadWaiter())
+    written = []
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            written.append(next(driver))
+    assert written == [b"one", b"awaited"] and stop.value.value == "done"
+
+
+def test_run_async_sends_writes_and_awaits():
+    written = []
+
+    async def write(raw):
+        written.append(raw)
+
+    async def main():
+        return await run_async(writer_steps(), AsyncWaiter(), write)
+
+    assert asyncio.run(main()) == "done" and written == [b"one", b"awaited"]
+
+
+def test_an_awaitable_that_fails_is_thrown_into_the_steps():
+    async def boom():
+        raise KeyError("x")
+
+    def steps():
+        try:
+            yield boom()
+        except KeyError:
+            return "caught"
+
+    assert run(steps(), ThreadWaiter()) == "caught"
+
+
+def test_closing_a_driver_early_runs_the_steps_clean_up():
+    cleaned = []
+
+    def steps():
+        try:
+            yield b"first"
+            yield b"second"
+        finally:
+            cleaned.append(True)
+
+    driver = iterate(steps(), ThreadWaiter())
+    assert next(driver) == b"first"
+    driver.close()
+    assert cleaned == [True]
