@@ -43,6 +43,9 @@ class ConnectionManager:
     connection's messages (AmFast's notify functions are kept there too).
     """
 
+    #: Whether calls may wait on the network (an event loop then makes them in a thread).
+    blocking = True
+
     def __init__(self, connection_class: type = Connection, connection_params: dict | None = None,
                  secret: bytes | str | None = None):
         self.connection_class = connection_class
@@ -193,6 +196,8 @@ class ConnectionManager:
 
 class MemoryConnectionManager(ConnectionManager):
     """Connections held in this process (the default): thread-safe, not shared."""
+
+    blocking = False
 
     def __init__(self, connection_class: type = Connection, connection_params: dict | None = None,
                  secret: bytes | str | None = None):

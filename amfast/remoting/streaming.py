@@ -25,7 +25,7 @@ from amfast.remoting.endpoint import Endpoint
 from amfast.remoting.errors import NotConnectedError, StoreUnavailableError
 from amfast.remoting.flex_messages import AbstractMessage, AcknowledgeMessage, CommandMessage
 from amfast.remoting.framing import HEARTBEAT, KICKSTART, frame
-from amfast.remoting.waiting import Steps, wait_for_messages
+from amfast.remoting.waiting import Steps, Stopping, wait_for_messages
 
 __all__ = ["StreamingHttpChannel"]
 
@@ -141,8 +141,8 @@ class StreamingHttpChannel(HttpChannel):
                 elif now - last_write >= heart:
                     yield HEARTBEAT
                     last_write = time.monotonic()
-        except NotConnectedError:
-            pass  # disconnected meanwhile: the stream ends as for any disconnect
+        except (NotConnectedError, Stopping):
+            pass  # disconnected meanwhile, or the server stops: the stream ends properly
         except StoreUnavailableError as exc:
             amfast.logger.error("stream of %r ends: %s", connection, exc)
         yield self.frame(CommandMessage(operation=CommandMessage.DISCONNECT_OPERATION))

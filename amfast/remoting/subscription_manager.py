@@ -87,6 +87,8 @@ class SubscriptionManager:
     """
 
     SUBTOPIC_SEPARATOR = "_;_"
+    #: Whether calls may wait on the network (an event loop then makes them in a thread).
+    blocking = True
 
     def __init__(self, secure: bool = False, ttl: int = 30000, max_messages: int = 10000):
         self.secure = secure
@@ -186,6 +188,8 @@ class _TopicLog:
 
 class MemorySubscriptionManager(SubscriptionManager):
     """Subscriptions and messages held in this process (the default); thread-safe."""
+
+    blocking = False
 
     def __init__(self, secure: bool = False, ttl: int = 30000, max_messages: int = 10000):
         SubscriptionManager.__init__(self, secure, ttl, max_messages)

@@ -19,7 +19,7 @@ from amfast.remoting.errors import SecurityError
 from amfast.remoting.flex_messages import (AbstractMessage, AcknowledgeMessage, AsyncMessage,
                                            CommandMessage)
 from amfast.remoting.subtopic import ANY
-from amfast.remoting.waiting import Steps, wait_for_messages
+from amfast.remoting.waiting import Steps, Stopping, wait_for_messages
 
 CREDENTIALS_HEADER = "Credentials"
 NIL_DSID = "nil"
@@ -164,6 +164,8 @@ def _held_poll(channel: Any, command: CommandMessage, subscriptions: Any) -> Ste
             lambda: subscriptions.pollConnection(connection),
             time.monotonic() + channel.wait_interval / 1000, channel.poll_interval / 1000,
             lambda: connection.connected and not channel.channel_set.closing)
+    except Stopping:
+        messages = []  # the server stops: the poll is answered, empty
     finally:
         channel.releasePoll(connection)
     return poll_reply(channel, command, messages)

@@ -5,23 +5,42 @@ it yields what it needs and the transport's driver provides it.
 
 * a ``float``: wait that many seconds, or less if a notification comes;
 * ``bytes``: write them to the client (streams);
+* a ``Call``: run a function that may block on a store (the ASGI driver runs it
+  in a worker thread when the store does network I/O); its value is sent back;
 * an awaitable (a coroutine target's result): its value, or its exception, is
   sent back into the generator.
 
 ``iterate`` and ``run`` drive the steps in a thread (WSGI: a ``ThreadWaiter``
 blocks it); ``run_async`` on an event loop (ASGI: an ``AsyncWaiter`` awaits).
-The value the generator returns is the driver's result.
+The value the generator returns is the driver's result.  When an event loop
+driver is cancelled (the server is stopping, the client went away), ``Stopping``
+is thrown into the steps at their wait, so that they can end properly (a held
+poll answers, a stream writes its DISCONNECT frame) before the cancellation goes on.
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable, Generator
+from typing import Any, Awaitable, Callable, Generator
 
-__all__ = ["wait_for_messages", "iterate", "run", "run_async", "Steps"]
+__all__ = ["wait_for_messages", "iterate", "run", "run_async", "Call", "Stopping", "Steps"]
 
-#: A generator of effects (float: wait; bytes: write; awaitable: await) returning a result.
+#: A generator of effects (float: wait; bytes: write; Call; awaitable) returning a result.
 Steps = Generator[Any, Any, Any]
+
+
+class Stopping(Exception):
+    """Thrown into steps whose driver is cancelled: end now, properly."""
+
+
+class Call:
+    """An effect: call ``func(*args)``, which may block on a store."""
+
+    __slots__ = ("func", "args")
+
+    def __init__(self, func: Callable, *args: Any):
+        self.func = func
+        self.args = args
 
 
 def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: float,
@@ -37,7 +56,7 @@ def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: flo
     while True:
         if not waiting():
             return []
-        messages = collect()
+        messages = yield Call(collect)
         remaining = deadline - time.monotonic()
         if messages or remaining <= 0:
             return messages
@@ -64,15 +83,17 @@ def iterate(steps: Steps, waiter: Any) -> Steps:
             except StopIteration as stop:
                 return stop.value
             value = error = None
-            if isinstance(effect, float):
-                waiter.wait(effect)
-            elif isinstance(effect, bytes):
-                yield effect
-            else:
-                try:
+            try:
+                if isinstance(effect, float):
+                    waiter.wait(effect)
+                elif isinstance(effect, bytes):
+                    yield effect
+                elif isinstance(effect, Call):
+                    value = effect.func(*effect.args)
+                else:
                     value = asyncio.run(_awaited(effect))
-                except Exception as exc:
-                    error = exc
+            except Exception as exc:
+                error = exc
     finally:
         # Closed early (the client went away): the steps' own clean-up runs now.
         steps.close()
@@ -88,28 +109,49 @@ def run(steps: Steps, waiter: Any) -> Any:
             return stop.value
 
 
-async def run_async(steps: Steps, waiter: Any, write: Callable[[bytes], Any] | None = None
-                    ) -> Any:
-    """Drive ``steps`` on the running event loop; ``await waiter.wait(seconds)``
-    suspends it, ``await write(raw)`` sends."""
+async def _call_here(func: Callable, *args: Any) -> Any:
+    return func(*args)
+
+
+async def run_async(steps: Steps, waiter: Any,
+                    write: Callable[[bytes], Awaitable[Any]] | None = None,
+                    call: Callable[..., Awaitable[Any]] = _call_here) -> Any:
+    """Drive ``steps`` on the running event loop: ``await waiter.wait(seconds)``
+    suspends, ``await write(raw)`` sends, ``await call(func, *args)`` runs a Call
+    (by default right here).
+
+    Cancelled, it throws ``Stopping`` into the steps and drives them to their end
+    (waits no longer wait) before the cancellation goes on.
+    """
     value: Any = None
     error: BaseException | None = None
+    cancelled: asyncio.CancelledError | None = None
     try:
         while True:
             try:
                 effect = steps.send(value) if error is None else steps.throw(error)
             except StopIteration as stop:
+                if cancelled is not None:
+                    raise cancelled
                 return stop.value
             value = error = None
-            if isinstance(effect, float):
-                await waiter.wait(effect)
-            elif isinstance(effect, bytes):
-                await write(effect)
-            else:
-                try:
+            try:
+                if isinstance(effect, float):
+                    if cancelled is not None:
+                        raise Stopping()
+                    await waiter.wait(effect)
+                elif isinstance(effect, bytes):
+                    await write(effect)
+                elif isinstance(effect, Call):
+                    value = await call(effect.func, *effect.args)
+                else:
                     value = await effect
-                except Exception as exc:
-                    error = exc
+            except asyncio.CancelledError as exc:
+                if cancelled is not None:
+                    raise
+                cancelled = exc
+                error = Stopping()
+            except Exception as exc:
+                error = exc
     finally:
-        # Cancelled (the client went away): the steps' own clean-up runs now.
         steps.close()
