@@ -211,6 +211,11 @@ class MemoryConnectionManager(ConnectionManager):
             state = self._states.get(connection_id)
             return None if state is None else copy.copy(state)
 
+    def getField(self, connection_id: str, name: str) -> Any:
+        with self._lock:
+            state = self._states.get(connection_id)
+            return None if state is None else state.get(name)
+
     def insertState(self, connection_id: str, state: dict) -> bool:
         with self._lock:
             if connection_id in self._states:

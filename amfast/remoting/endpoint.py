@@ -8,6 +8,7 @@ from amfast.class_def import ClassDefMapper
 from amfast.decoder import Decoder
 from amfast.encoder import Encoder
 from amfast.remoting.packet import Packet
+from amfast.remoting.push_encoding import PushEncoder
 
 
 class Endpoint:
@@ -24,6 +25,14 @@ class Endpoint:
 
     def encode(self, val: Any, amf3: bool = False) -> bytes:
         raise NotImplementedError
+
+    def encodePushed(self, msg: Any, client_id: Any, small: bool = False) -> bytes:
+        """The AMF3 bytes of a published message as the subscriber ``client_id`` gets it
+        (the small form when ``small``); encoded once for all its subscribers."""
+        pusher = self.__dict__.get("_pusher")
+        if pusher is None:
+            pusher = self._pusher = PushEncoder(lambda msg: self.encode(msg, amf3=True))
+        return pusher.encodeFor(msg, client_id, small)
 
 
 class AmfEndpoint(Endpoint):

@@ -312,7 +312,7 @@ def _uuid_from_bytes(raw: Any) -> str:
     return str(uuid.UUID(bytes=bytes(raw))).upper()
 
 
-def _uuid_bytes(value: Any) -> bytes | None:
+def uuid_bytes(value: Any) -> bytes | None:
     """The 16 bytes of a canonical upper-case UUID string (None for any other id)."""
     if not isinstance(value, str) or len(value) != 36:
         return None
@@ -343,11 +343,11 @@ _ZERO_DEFAULT_FIELDS = ("timestamp", "timeToLive", "operation")
 def _present(obj: Any, name: str) -> Any:
     """The value to send for a field, or None when it is left out."""
     if name.endswith("Bytes"):
-        return _uuid_bytes(getattr(obj, name[:-len("Bytes")], None))
+        return uuid_bytes(getattr(obj, name[:-len("Bytes")], None))
     value = getattr(obj, name, None)
     if value is None:
         return None
-    if name in _ID_FIELDS and _uuid_bytes(value) is not None:
+    if name in _ID_FIELDS and uuid_bytes(value) is not None:
         return None
     if name in _ZERO_DEFAULT_FIELDS and value == 0:
         return None

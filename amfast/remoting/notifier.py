@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import math
 import threading
+import weakref
 from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["Notifier", "ThreadWaiter", "AsyncWaiter", "CallbackWaiter"]
@@ -36,31 +39,115 @@ class ThreadWaiter:
         self._event.clear()
 
 
-class AsyncWaiter:
-    """Suspends a coroutine until woken or a timeout passes; made on the loop it waits on."""
+class _LoopClock:
+    """One timer per event loop for the timeouts of all its waiters.
 
-    __slots__ = ("_event", "_loop", "_thread")
+    Deadlines are rounded up to ``GRAIN`` seconds and kept in buckets; a waiter
+    woken before its deadline leaves its bucket, so nothing piles up, and the
+    loop has one timer armed (for the earliest bucket) however many connections
+    wait: an idle stream costs no wake-up until its heartbeat is due.
+    """
+
+    GRAIN = 0.01
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self._loop = loop
+        self._buckets: dict[int, set] = {}
+        self._keys: list[int] = []
+        self._armed: int | None = None
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, waiter: "AsyncWaiter", deadline: float) -> int:
+        key = math.ceil(deadline / self.GRAIN)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = set()
+            heapq.heappush(self._keys, key)
+            if self._armed is None or key < self._armed:
+                self._arm(key)
+        bucket.add(waiter)
+        return key
+
+    def discard(self, waiter: "AsyncWaiter", key: int) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.discard(waiter)
+
+    def _arm(self, key: int) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed = key
+        self._handle = self._loop.call_at(key * self.GRAIN, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = self._armed = None
+        now = self._loop.time()
+        keys = self._keys
+        while keys and keys[0] * self.GRAIN <= now:
+            for waiter in self._buckets.pop(heapq.heappop(keys), ()):
+                waiter._expire()
+        while keys and not self._buckets.get(keys[0]):
+            self._buckets.pop(heapq.heappop(keys), None)
+        if keys:
+            self._arm(keys[0])
+
+
+_clocks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClock]" = \
+    weakref.WeakKeyDictionary()
+
+
+class AsyncWaiter:
+    """Suspends a coroutine until woken or a timeout passes; made on the loop it waits on.
+
+    Timeouts share one timer per loop (``_LoopClock``): a wait may last up to
+    ``_LoopClock.GRAIN`` longer than asked.
+    """
+
+    __slots__ = ("_loop", "_thread", "_clock", "_future", "_woken", "__weakref__")
 
     def __init__(self):
-        self._event = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
+        clock = _clocks.get(self._loop)
+        if clock is None:
+            clock = _clocks[self._loop] = _LoopClock(self._loop)
+        self._clock = clock
+        self._future: asyncio.Future | None = None
+        self._woken = False
 
     def wake(self) -> None:
         if threading.get_ident() == self._thread:
-            self._event.set()
+            self._set()
         else:
             try:
-                self._loop.call_soon_threadsafe(self._event.set)
+                self._loop.call_soon_threadsafe(self._set)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
 
+    def _set(self) -> None:
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+        else:
+            self._woken = True
+
+    def _expire(self) -> None:
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
     async def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for a wake-up (one already received counts)."""
+        if self._woken:
+            self._woken = False
+            return
+        future = self._future = self._loop.create_future()
+        key = self._clock.add(self, self._loop.time() + timeout)
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
-        self._event.clear()
+            await future
+        finally:
+            self._future = None
+            self._clock.discard(self, key)
 
 
 class CallbackWaiter:

@@ -107,36 +107,49 @@ class StreamingHttpChannel(HttpChannel):
         return frame(self.endpoint.encode(msg, amf3=True))
 
     def stream(self, connection: Connection) -> Steps:
-        """The steps of an open stream: bytes to write and waits, until it ends."""
+        """The steps of an open stream: bytes to write and waits, until it ends.
+
+        Each published message is encoded once for all the streams that receive
+        it (``Endpoint.encodePushed``).
+        """
         subscriptions = self.channel_set.subscription_manager
+        endpoint = self.endpoint
+        small = connection.small_messages
         heart = self.heart_interval / 1000
         idle = self.idle_timeout / 1000
         # Touch often enough that the connection never expires while its stream is open.
         touch_every = min(heart, connection.timeout / 4000)
+        # Only a store whose publishes elsewhere wake nobody here needs looking at again.
+        recheck = self.poll_interval / 1000 if subscriptions.recheck else heart
 
         def streaming() -> bool:
             return self._streaming(connection)
 
+        def collect() -> list:
+            return subscriptions.collectMessages(connection.id)
+
         yield self.frame(AcknowledgeMessage(body=connection.id,
                                             correlationId=self.OPEN_COMMAND)) + KICKSTART
         last_write = last_message = last_touch = time.monotonic()
+        wait_first = False
         try:
-            while streaming():
+            while True:
                 deadline = min(last_write + heart, last_touch + touch_every)
                 if idle:
                     deadline = min(deadline, last_message + idle)
-                messages = yield from wait_for_messages(
-                    lambda: subscriptions.pollConnection(connection), deadline,
-                    self.poll_interval / 1000, streaming)
+                pushed = yield from wait_for_messages(collect, deadline, recheck, streaming,
+                                                      wait_first)
+                wait_first = True
                 now = time.monotonic()
                 if now - last_touch >= touch_every:
                     # An open stream keeps its connection alive, busy or idle.
                     connection.touch()
                     last_touch = now
-                if messages:
-                    yield b"".join(self.frame(msg) for msg in messages)
+                if pushed:
+                    yield b"".join(frame(endpoint.encodePushed(msg, client_id, small))
+                                   for client_id, msg in pushed)
                     last_write = last_message = now
-                elif idle and now - last_message >= idle:
+                elif not streaming() or idle and now - last_message >= idle:
                     break
                 elif now - last_write >= heart:
                     yield HEARTBEAT

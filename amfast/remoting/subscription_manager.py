@@ -52,18 +52,23 @@ class Subscription:
 
     def accepts(self, msg: Any) -> bool:
         """Does this subscription receive ``msg`` (same topic assumed)?"""
-        subtopics = message_subtopics(msg)
-        if self.sub_topic is None:
-            if subtopics != [None]:
-                return False
-        elif not any(s is not None and subtopic_matches(self.sub_topic, s) for s in subtopics):
-            return False
         headers = msg.headers if isinstance(msg.headers, dict) else {}
+        if self.sub_topic is None:
+            # Only messages published to no subtopic (the usual case, checked first).
+            if headers.get(AsyncMessage.SUBTOPIC_HEADER) not in _NO_SUBTOPIC:
+                return False
+        elif not any(s is not None and subtopic_matches(self.sub_topic, s)
+                     for s in message_subtopics(msg)):
+            return False
         return self._accepts(headers)
 
     def __repr__(self) -> str:
         return (f"Subscription({self.connection_id!r}, {self.client_id!r}, {self.topic!r}, "
                 f"{self.sub_topic!r}, {self.selector!r})")
+
+
+#: The DSSubtopic header values that mean "no subtopic".
+_NO_SUBTOPIC = (None, "", [], ())
 
 
 def message_subtopics(msg: Any) -> list:
@@ -89,6 +94,9 @@ class SubscriptionManager:
     SUBTOPIC_SEPARATOR = "_;_"
     #: Whether calls may wait on the network (an event loop then makes them in a thread).
     blocking = True
+    #: Whether held polls and streams must look at the store again every
+    #: ``poll_interval``: publishes made through other processes wake nobody here.
+    recheck = True
 
     def __init__(self, secure: bool = False, ttl: int = 30000, max_messages: int = 10000):
         self.secure = secure
@@ -190,6 +198,7 @@ class MemorySubscriptionManager(SubscriptionManager):
     """Subscriptions and messages held in this process (the default); thread-safe."""
 
     blocking = False
+    recheck = False
 
     def __init__(self, secure: bool = False, ttl: int = 30000, max_messages: int = 10000):
         SubscriptionManager.__init__(self, secure, ttl, max_messages)
@@ -255,23 +264,30 @@ class MemorySubscriptionManager(SubscriptionManager):
             return list(self._by_topic.get(msg.destination, ()))
 
     def collectMessages(self, connection_id: str) -> list:
-        now = self.now()
         found = []
-        # A Consumer gets a message once even when several of its subscriptions accept it.
-        delivered = set()
         with self._lock:
-            for subscription in self._by_connection.get(connection_id, {}).values():
+            subscriptions = self._by_connection.get(connection_id)
+            if not subscriptions:
+                return found
+            now = self.now()
+            # A Consumer gets a message once even when several of its subscriptions accept it.
+            delivered = set() if len(subscriptions) > 1 else None
+            for subscription in subscriptions.values():
                 log = self._logs.get(subscription.topic)
-                if log is None:
+                if log is None or subscription.cursor >= log.next_seq:
                     continue
                 self._prune(log, now)
-                start = max(subscription.cursor, log.first_seq)
-                for seq in range(start, log.next_seq):
-                    expires, msg = log.entries[seq - log.first_seq]
-                    once = (subscription.client_id, subscription.topic, seq)
-                    if expires > now and once not in delivered and subscription.accepts(msg):
+                entries, first = log.entries, log.first_seq
+                for seq in range(max(subscription.cursor, first), log.next_seq):
+                    expires, msg = entries[seq - first]
+                    if expires <= now or not subscription.accepts(msg):
+                        continue
+                    if delivered is not None:
+                        once = (subscription.client_id, subscription.topic, seq)
+                        if once in delivered:
+                            continue
                         delivered.add(once)
-                        found.append((subscription.client_id, msg))
+                    found.append((subscription.client_id, msg))
                 subscription.cursor = log.next_seq
         return found
 

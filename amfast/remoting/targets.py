@@ -160,9 +160,10 @@ def poll_operation(packet: Any, msg: Any, body: Any) -> AbstractMessage | Pendin
 def _held_poll(channel: Any, command: CommandMessage, subscriptions: Any) -> Steps:
     connection = command.connection
     try:
+        wait = channel.wait_interval / 1000
         messages = yield from wait_for_messages(
-            lambda: subscriptions.pollConnection(connection),
-            time.monotonic() + channel.wait_interval / 1000, channel.poll_interval / 1000,
+            lambda: subscriptions.pollConnection(connection), time.monotonic() + wait,
+            channel.poll_interval / 1000 if subscriptions.recheck else wait,
             lambda: connection.connected and not channel.channel_set.closing)
     except Stopping:
         messages = []  # the server stops: the poll is answered, empty

@@ -44,15 +44,20 @@ class Call:
 
 
 def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: float,
-                      waiting: Callable[[], bool]) -> Steps:
+                      waiting: Callable[[], bool], wait_first: bool = False) -> Steps:
     """Collect until messages come or ``deadline`` (``time.monotonic()``) passes, while
     ``waiting()`` holds (checked before each collection); returns the messages (maybe
     none).
 
     Between collections it waits for a notification, at most ``recheck``
-    seconds: publishes made by other processes wake nobody here, so the store is
-    looked at again that often.
+    seconds (where publishes made by other processes wake nobody here, the store
+    must be looked at again that often).  ``wait_first`` skips the first collection
+    (the caller just collected, and its waiter was registered before that).
     """
+    if wait_first:
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            yield min(remaining, recheck)
     while True:
         if not waiting():
             return []
