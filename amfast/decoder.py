@@ -4,10 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from amfast.class_def import ClassDefMapper
-from amfast.ext.decoder import (DEFAULT_LIMITS, DecodeError, DecoderContext, check_options, decode,
-                                decode_packet)
+from amfast.ext.decoder import (DEFAULT_LIMITS, BadReferenceError, ClassMappingError, DecodeError,
+                                DecoderContext, InvalidUTF8Error, LimitExceededError,
+                                MalformedDataError, RefusedValueError, TruncatedDataError,
+                                UnknownMarkerError, check_options, decode, decode_packet)
 
-__all__ = ["Decoder", "DecodeError", "DEFAULT_LIMITS"]
+__all__ = ["Decoder", "DEFAULT_LIMITS", "BadReferenceError", "ClassMappingError", "DecodeError",
+           "InvalidUTF8Error", "LimitExceededError", "MalformedDataError", "RefusedValueError",
+           "TruncatedDataError", "UnknownMarkerError"]
 
 
 class Decoder:

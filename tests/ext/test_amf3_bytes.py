@@ -14,8 +14,10 @@ import pytest
 
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsProxy,
                                        AsVector, TypedObject)
+from amfast.decoder import (BadReferenceError, ClassMappingError, MalformedDataError,
+                            RefusedValueError)
 from amfast.encoder import Encoder
-from tests.ext.conftest import (INT29_MAX, INT29_MIN, DecodeError, Dyn, EncodeError, Ext,
+from tests.ext.conftest import (INT29_MAX, INT29_MIN, Dyn, EncodeError, Ext,
                                 Guarded, Node, Point, SubPoint, assert_amf_equal, dbl, decode,
                                 encode, expected_image, h, read_u29, utf3)
 
@@ -223,7 +225,7 @@ def test_empty_string_never_referenced():
 
 
 def test_empty_string_reference_is_out_of_range():
-    with pytest.raises(DecodeError):
+    with pytest.raises(BadReferenceError):
         dec(h("09 05 01 06 01 06 00"))
 
 
@@ -434,13 +436,13 @@ def test_unknown_alias_is_typed_object_and_reencodes(raw, alias, static_attrs, d
 
 
 def test_unknown_externalizable_alias_is_an_error():
-    with pytest.raises(DecodeError):
+    with pytest.raises(ClassMappingError):
         dec(h("0A 07") + utf3("foo.Ext") + h("00 00 00 00"))
 
 
 def test_externalizable_traits_for_a_sealed_class_is_an_error(mapper):
     # test.Point is mapped, but not as externalizable: its bytes cannot be read either.
-    with pytest.raises(DecodeError):
+    with pytest.raises(ClassMappingError):
         dec(h("0A 07") + utf3("test.Point") + h("04 01 04 02"), class_def_mapper=mapper)
 
 
@@ -538,7 +540,7 @@ def test_xml_decodes(marker):
     elem = dec(raw, xml_type="etree")
     assert ET.iselement(elem)
     _assert_same_xml(ET.tostring(elem, encoding="unicode"))
-    with pytest.raises(DecodeError):
+    with pytest.raises(RefusedValueError):
         dec(raw, xml_type="refuse")
 
 
@@ -546,7 +548,7 @@ def test_xml_decodes(marker):
 
 
 def test_dictionary_unhashable_key_is_an_error():
-    with pytest.raises(DecodeError):
+    with pytest.raises(MalformedDataError):
         dec(h("11 03 00 09 01 01 04 01"))
 
 
