@@ -7,9 +7,9 @@ a broken invariant, or whatever unexpected exception amfast let escape.
 
 ``amf0``, ``amf3``
     The value decoder.  Decoding gives a value or one of ``DecodeError``'s subclasses (never
-    the bare root) whose ``offset`` is an int within the input; nothing else.  The value can be walked, encodes again (or fails
-    with ``EncodeError``), what the encoder wrote decodes, and encoding is a fixpoint after
-    one round: ``encode(decode(encode(v))) == encode(v)``.
+    the bare root) whose ``offset`` is an int within the input; nothing else.  The value can
+    be walked, encodes again (or fails with ``EncodeError``), what the encoder wrote decodes,
+    and encoding is a fixpoint after one round: ``encode(decode(encode(v))) == encode(v)``.
 ``packet``
     The packet decoder, with the same invariants for ``decode_packet``/``encode_packet``.
 ``differential``
@@ -34,7 +34,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 import amfast
-from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
+from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsVector, IdentityKey,
+                                       TypedObject)
 from amfast.decoder import (BadReferenceError, ClassMappingError, DecodeError, Decoder,
                             InvalidUTF8Error, LimitExceededError, MalformedDataError,
                             RefusedValueError, TruncatedDataError, UnknownMarkerError)
@@ -133,6 +134,8 @@ def walk(value: Any, budget: int = WALK_BUDGET) -> int:
         elif isinstance(item, AsDictionary):
             stack.extend(item.keys())
             stack.extend(item.values())
+        elif isinstance(item, IdentityKey):
+            stack.append(item.value)
         elif isinstance(item, TypedObject):
             stack.append(item.alias)
             stack.extend(item.values())
@@ -277,7 +280,8 @@ def normalise(value: Any, py3amf_side: bool = False) -> Any:
     * objects and arrays are dicts with str keys; a dict whose keys are exactly 0..n-1 is
       a list (amfast turns such AMF0 ECMA arrays into lists, py3amf keeps MixedArrays);
     * ArrayCollection and ObjectProxy are their contents (amfast unwraps them);
-    * a Dictionary is its (key, value) pairs (py3amf gives a ``(dict, weak)`` tuple);
+    * a Dictionary is its (key, value) pairs (py3amf gives a ``(dict, weak)`` tuple), an
+      object key is the object (amfast wraps it in an ``IdentityKey``);
     * XML is its serialisation;
     * sharing is ignored (py3amf keeps a collection and its source array apart), a cycle
       is ``("cycle", depth)`` of the container it returns to.
@@ -296,6 +300,8 @@ def normalise(value: Any, py3amf_side: bool = False) -> Any:
             return None
         if py3amf_side and item is _py3amf().Undefined:
             return None
+        if isinstance(item, IdentityKey):
+            return norm(item.value)
         if isinstance(item, bool):
             return ("bool", item)
         if isinstance(item, (int, float)):

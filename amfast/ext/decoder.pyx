@@ -16,7 +16,8 @@ import datetime as _datetime
 
 from amfast import AmFastError
 from amfast.class_def import ClassDef, ClassDefMapper, ExternClassDef, _ProxyClassDef
-from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
+from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsVector, IdentityKey,
+                                       TypedObject)
 from amfast.xml_values import XML_TYPES, XmlMalformed, XmlRefused, parse_xml
 
 import_datetime()
@@ -49,9 +50,9 @@ class DecodeError(AmFastError, ValueError):
     ``offset`` is the byte offset where decoding failed, also at the end of the
     message as "(at byte N)"; it is None only when the input is not bytes-like
     at all (the one case where this decoder raises the root class itself).
-    Catch a subclass to tell failures apart.  Like ``json.JSONDecodeError`` and ``UnicodeDecodeError``
-    it is a ``ValueError`` (the value given is bad), so code that treats bad input
-    as ``ValueError`` handles it too.
+    Catch a subclass to tell failures apart.  Like ``json.JSONDecodeError`` and
+    ``UnicodeDecodeError`` it is a ``ValueError`` (the value given is bad), so
+    code that treats bad input as ``ValueError`` handles it too.
     """
 
     def __init__(self, message, offset=None):
@@ -745,13 +746,12 @@ cdef class DecoderContext:
         self.obj_refs.append(value)
         self.enter()
         for i in range(n):
-            key_at = self.pos
             key = self.decode3()
-            try:
-                value[key] = self.decode3()
-            except TypeError:
-                raise MalformedDataError(f"Dictionary key of type {type(key).__name__} cannot "
-                                         "be a Python dict key", key_at) from None
+            # Object keys are told apart by identity, as in ActionScript (see IdentityKey).
+            if not (key is None or type(key) is str or type(key) is int or type(key) is float
+                    or type(key) is bool):
+                key = IdentityKey(key)
+            value[key] = self.decode3()
         self.depth -= 1
         return value
 

@@ -25,7 +25,7 @@ from amfast.class_def import (
     ClassDef, ClassDefMapper, DynamicClassDef, ExternClassDef, _ProxyClassDef,
     get_dynamic_attr_vals, ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS)
 from amfast.class_def.as_types import (
-    AsDictionary, AsNoProxy, AsProxy, AsVector, TypedObject)
+    AsDictionary, AsNoProxy, AsProxy, AsVector, IdentityKey, TypedObject)
 from amfast.xml_values import is_xml, xml_to_string
 
 import_datetime()
@@ -471,6 +471,8 @@ cdef class EncoderContext:
             return self.put_u16(0)
         if isinstance(value, (AsProxy, AsNoProxy)):
             return self.encode0(value.source)
+        if isinstance(value, IdentityKey):
+            return self.encode0(value.value)
         if is_xml(value):
             self.put_byte(AMF0_XML)
             return self.amf0_long_utf8(xml_to_string(value))
@@ -830,6 +832,8 @@ cdef class EncoderContext:
             return self.amf3_proxy(source, False)
         if isinstance(value, AsNoProxy):
             return self.encode3_plain(value.source)
+        if isinstance(value, IdentityKey):
+            return self.encode3(value.value)
         if is_xml(value):
             return self.amf3_xml(value)
         if self.use_proxies:
