@@ -886,10 +886,13 @@ cdef class EncoderContext:
             raise
         finally:
             self.calls -= 1
+        if self.calls:
+            # Inside writeExternal: the enclosing call returns the bytes (copying them here
+            # for every nested value would make encoding quadratic).
+            return None
         if self.output is None:
             return self.getvalue()
-        if self.calls == 0:
-            self.flush()
+        self.flush()
         return self.output
 
     cdef int encode_value(self, object value) except -1:
@@ -971,7 +974,8 @@ def encode(value, EncoderContext context=None):
     """Encode ``value`` into ``context`` (a new AMF0 one when None), after what it holds.
 
     Returns the context's ``buffer`` when it was given one, else every byte the
-    context holds: all the values encoded into it so far (as AmFast's did).
+    context holds: all the values encoded into it so far (as AmFast's did).  A
+    call made inside ``writeExternal`` on the context being written returns None.
     """
     if context is None:
         context = EncoderContext()

@@ -8,11 +8,13 @@ import pytest
 
 import amfast.decode
 import amfast.encode
+from amfast.class_def import ClassDefMapper
 from amfast.context import DecoderContext, EncoderContext
 from amfast.decoder import TruncatedDataError
 from amfast.encoder import Encoder
 from amfast.remoting import Message, Packet
-from tests.ext.conftest import (EncodeError, Ext, Point, dbl, h, make_mapper, utf0, utf3)
+from tests.ext.conftest import (EncodeError, Ext, ExtClassDef, Point, dbl, h, make_mapper, utf0,
+                                utf3)
 
 pyamf = pytest.importorskip("pyamf")
 
@@ -233,3 +235,26 @@ def test_a_failed_packet_leaves_the_context_usable():
     packet = Packet(messages=[Message("a", "/1", [{"k": 1}])])
     amfast.encode.encode_packet(packet, context)
     assert out.getvalue() == amfast.encode.encode_packet(packet, EncoderContext())
+
+
+def test_encode_inside_write_external_returns_none():
+    """The enclosing call returns the bytes; a nested call copying them all for every value
+    would make encoding many externalizable objects quadratic."""
+    returned = []
+
+    class Recording(ExtClassDef):
+        def writeExternal(self, obj, context):
+            returned.append(amfast.encode.encode(obj.label, context))
+
+        def readExternal(self, obj, context):
+            obj.label = amfast.decode.decode(context)
+
+    mapper = ClassDefMapper()
+    mapper.mapClass(Recording(Ext, "test.Ext"))
+    values = [Ext(label="a"), Ext(label="b")]
+    raw = amfast.encode.encode(values, EncoderContext(class_def_mapper=mapper, amf3=True))
+    out = io.BytesIO()
+    assert amfast.encode.encode(values, EncoderContext(out, mapper, True)) is out
+    assert returned == [None] * 4
+    assert raw == out.getvalue() == (h("09 05 01 0A 07") + utf3("test.Ext") + h("06 03 61")
+                                     + h("0A 01 06 03 62"))
