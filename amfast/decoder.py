@@ -4,10 +4,15 @@ from __future__ import annotations
 from typing import Any
 
 from amfast.class_def import ClassDefMapper
-from amfast.ext.decoder import (DEFAULT_LIMITS, DecodeError, DecoderContext, check_options, decode,
-                                is_request_target, read_packet)
+from amfast.ext.decoder import (DEFAULT_LIMITS, BadReferenceError, ClassMappingError, DecodeError,
+                                DecoderContext, InvalidUTF8Error, LimitExceededError,
+                                MalformedDataError, RefusedValueError, TruncatedDataError,
+                                UnknownMarkerError, check_options, decode, is_request_target,
+                                read_packet)
 
-__all__ = ["Decoder", "DecodeError", "DEFAULT_LIMITS", "decode", "decode_packet",
+__all__ = ["Decoder", "DEFAULT_LIMITS", "BadReferenceError", "ClassMappingError", "DecodeError",
+           "InvalidUTF8Error", "LimitExceededError", "MalformedDataError", "RefusedValueError",
+           "TruncatedDataError", "UnknownMarkerError", "decode", "decode_packet",
            "is_request_target", "read_packet"]
 
 

@@ -13,7 +13,11 @@ XML_TYPES = ("minidom", "etree", "refuse")
 
 
 class XmlRefused(ValueError):
-    """The XML text is not well-formed or declares a DOCTYPE or entities."""
+    """The XML text declares a DOCTYPE or entities (or is not well-formed: ``XmlMalformed``)."""
+
+
+class XmlMalformed(XmlRefused):
+    """The XML text is not well-formed."""
 
 
 def is_xml(value: object) -> bool:
@@ -41,7 +45,7 @@ def _check(text: str) -> None:
     try:
         parser.Parse(text, True)
     except expat.ExpatError as exc:
-        raise XmlRefused(f"malformed XML: {exc}") from None
+        raise XmlMalformed(f"malformed XML: {exc}") from None
 
 
 def parse_xml(text: str, xml_type: str):
@@ -52,4 +56,4 @@ def parse_xml(text: str, xml_type: str):
             return ElementTree.fromstring(text)
         return xml.dom.minidom.parseString(text)
     except (expat.ExpatError, ElementTree.ParseError) as exc:
-        raise XmlRefused(f"malformed XML: {exc}") from None
+        raise XmlMalformed(f"malformed XML: {exc}") from None

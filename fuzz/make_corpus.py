@@ -160,6 +160,11 @@ AMF3_LITERALS = [
     h("0D 05 00 00000001 FFFFFFFF"), h("0E 03 01 FFFFFFFF"), h("0F 03 00") + dbl(2.5),
     h("10 05 00 01 04 01 06 03 78"), h("10 03 01") + utf3("com.x.P") + h("01"),
     h("11 05 00 06 03 6B 04 01 04 02 06 03 76"), h("11 03 01 0A 0B 01 01 04 01"),
+    # Dictionaries keyed by objects: an unmapped typed object and an array, a mapped class
+    # (an ArrayCollection), a key referenced from its own value.
+    h("11 05 00 0A 13") + utf3("com.x.K") + utf3("id") + h("04 07 06 03 62 09 03 01 04 01 01"),
+    h("11 03 00 0A 07") + utf3("flex.messaging.io.ArrayCollection") + h("09 01 01 01"),
+    h("09 05 01 11 03 00 0A 0B 01 01 0A 04 0A 04"),
 ]
 AMF0_LITERALS = [
     h("00") + dbl(1.0), h("00") + dbl(float("nan")), h("01 00"), h("01 05"),

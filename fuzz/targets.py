@@ -6,10 +6,10 @@ A target returns None when amfast behaved, and raises when it did not: ``FuzzFai
 a broken invariant, or whatever unexpected exception amfast let escape.
 
 ``amf0``, ``amf3``
-    The value decoder.  Decoding gives a value or a ``DecodeError`` whose ``offset`` is an
-    int within the input; nothing else.  The value can be walked, encodes again (or fails
-    with ``EncodeError``), what the encoder wrote decodes, and encoding is a fixpoint after
-    one round: ``encode(decode(encode(v))) == encode(v)``.
+    The value decoder.  Decoding gives a value or one of ``DecodeError``'s subclasses (never
+    the bare root) whose ``offset`` is an int within the input; nothing else.  The value can
+    be walked, encodes again (or fails with ``EncodeError``), what the encoder wrote decodes,
+    and encoding is a fixpoint after one round: ``encode(decode(encode(v))) == encode(v)``.
 ``packet``
     The packet decoder, with the same invariants for ``decode_packet``/``encode_packet``.
 ``differential``
@@ -34,8 +34,11 @@ from typing import Any
 from xml.etree import ElementTree
 
 import amfast
-from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
-from amfast.decoder import DecodeError, Decoder
+from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsVector, IdentityKey,
+                                       TypedObject)
+from amfast.decoder import (BadReferenceError, ClassMappingError, DecodeError, Decoder,
+                            InvalidUTF8Error, LimitExceededError, MalformedDataError,
+                            RefusedValueError, TruncatedDataError, UnknownMarkerError)
 from amfast.encoder import EncodeError, Encoder
 from amfast.remoting import Packet
 from amfast.remoting.flex_messages import AbstractMessage, ErrorMessage
@@ -44,6 +47,7 @@ __all__ = [
     "KNOWN_BUGS",
     "STRICT_TARGETS",
     "TARGETS",
+    "Disagreement",
     "FuzzFailure",
     "Skip",
     "amf0",
@@ -64,6 +68,10 @@ class FuzzFailure(AssertionError):
     """amfast broke one of a target's invariants."""
 
 
+class Disagreement(FuzzFailure):
+    """amfast and py3amf decoded one input to different values."""
+
+
 class Skip(Exception):
     """The differential target cannot compare this input (a documented py3amf difference)."""
 
@@ -74,39 +82,35 @@ class Skip(Exception):
 def _check_decode_error(err: DecodeError, data: bytes) -> None:
     if type(err.offset) is not int or not 0 <= err.offset <= len(data):
         raise FuzzFailure(f"DecodeError without a valid offset: {err.offset!r} ({err})")
-    _classify(str(err))
+    if not _classify(err):
+        raise FuzzFailure(f"a DecodeError of no kind: {type(err).__name__}: {err}")
 
 
-def _classify(message: str) -> int:
-    """Branch on the kind of error, so that coverage-guided fuzzing tells them apart."""
-    if "ends early" in message:
+def _classify(err: DecodeError) -> int:
+    """Branch on the kind of error (and the budget exceeded), so that coverage-guided fuzzing
+    tells them apart; 0 for an error of no known kind."""
+    if isinstance(err, TruncatedDataError):
         return 1
-    if "reference" in message:
+    if isinstance(err, BadReferenceError):
         return 2
-    if "limit" in message:
-        return 3
-    if "UTF-8" in message:
-        return 4
-    if "marker" in message:
-        return 5
-    if "nested" in message:
+    if isinstance(err, LimitExceededError):
+        if err.limit == "max_depth":
+            return 3
+        if err.limit == "bytes_left":
+            return 4
+        if err.limit == "max_elements":
+            return 5
         return 6
-    if "XML" in message:
+    if isinstance(err, InvalidUTF8Error):
         return 7
-    if "date" in message:
+    if isinstance(err, UnknownMarkerError):
         return 8
-    if "externalizable" in message:
+    if isinstance(err, MalformedDataError):
         return 9
-    if "traits" in message:
+    if isinstance(err, RefusedValueError):
         return 10
-    if "count" in message:
+    if isinstance(err, ClassMappingError):
         return 11
-    if "Dictionary" in message:
-        return 12
-    if "version" in message:
-        return 13
-    if "external form" in message:
-        return 14
     return 0
 
 
@@ -130,6 +134,8 @@ def walk(value: Any, budget: int = WALK_BUDGET) -> int:
         elif isinstance(item, AsDictionary):
             stack.extend(item.keys())
             stack.extend(item.values())
+        elif isinstance(item, IdentityKey):
+            stack.append(item.value)
         elif isinstance(item, TypedObject):
             stack.append(item.alias)
             stack.extend(item.values())
@@ -274,7 +280,8 @@ def normalise(value: Any, py3amf_side: bool = False) -> Any:
     * objects and arrays are dicts with str keys; a dict whose keys are exactly 0..n-1 is
       a list (amfast turns such AMF0 ECMA arrays into lists, py3amf keeps MixedArrays);
     * ArrayCollection and ObjectProxy are their contents (amfast unwraps them);
-    * a Dictionary is its (key, value) pairs (py3amf gives a ``(dict, weak)`` tuple);
+    * a Dictionary is its (key, value) pairs (py3amf gives a ``(dict, weak)`` tuple), an
+      object key is the object (amfast wraps it in an ``IdentityKey``);
     * XML is its serialisation;
     * sharing is ignored (py3amf keeps a collection and its source array apart), a cycle
       is ``("cycle", depth)`` of the container it returns to.
@@ -293,6 +300,8 @@ def normalise(value: Any, py3amf_side: bool = False) -> Any:
             return None
         if py3amf_side and item is _py3amf().Undefined:
             return None
+        if isinstance(item, IdentityKey):
+            return norm(item.value)
         if isinstance(item, bool):
             return ("bool", item)
         if isinstance(item, (int, float)):
@@ -415,7 +424,7 @@ def differential(data: bytes) -> None:
         # names: references to and from Dictionaries cannot be compared.
         return
     if not same(mine, other):
-        raise FuzzFailure(f"amfast and py3amf disagree on {'AMF3' if amf3_ else 'AMF0'} "
+        raise Disagreement(f"amfast and py3amf disagree on {'AMF3' if amf3_ else 'AMF0'} "
                           f"{raw.hex()}:\n amfast: {mine!r}\n py3amf: {other!r}")
 
 
@@ -556,7 +565,7 @@ def _stale_ecma_dict(data: bytes, exc: BaseException) -> bool:
     """An AMF0 ECMA array referenced from inside itself: amfast returns a list, but the
     references read while it was being read are the dict it was read into
     (tests/test_fuzz_regressions.py)."""
-    if not data or data[0] & 1 or "disagree" not in str(exc):
+    if not data or data[0] & 1 or not isinstance(exc, Disagreement):
         return False
     try:
         value = DECODER.decode(data[1:], False)

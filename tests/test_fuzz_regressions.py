@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from amfast.decoder import DecodeError, Decoder
+from amfast.decoder import Decoder, MalformedDataError
 from fuzz.targets import KNOWN_BUGS, STRICT_TARGETS, TARGETS, post
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -136,7 +136,7 @@ def test_namespace_errors_in_xml_are_decode_errors(text, xml_type):
     decoder = Decoder(xml_type=xml_type)
     for amf3, raw in ((False, amf0_xml(text)), (True, amf3_xml(0x0B, text)),
                       (True, amf3_xml(0x07, text))):
-        with pytest.raises(DecodeError):
+        with pytest.raises(MalformedDataError):
             decoder.decode(raw, amf3)
 
 

@@ -99,10 +99,45 @@ class AsVector(list):
 
 
 class AsDictionary(dict):
-    """An AS3 ``flash.utils.Dictionary``: keys may be any value, not only strings."""
+    """An AS3 ``flash.utils.Dictionary``: keys may be any value, not only strings.
+
+    Decoded, a key that is an object (anything but null, a boolean, a number or a
+    string) is an ``IdentityKey`` holding it.
+    """
 
     __slots__ = ("weak_keys",)
 
     def __init__(self, *args: Any, weak_keys: bool = False, **kwargs: Any):
         dict.__init__(self, *args, **kwargs)
         self.weak_keys = weak_keys
+
+
+class IdentityKey:
+    """An object used as a key of an ``AsDictionary``: hashed and compared by identity.
+
+    ActionScript's Dictionary tells object keys apart by identity, whatever they
+    hold.  A decoded Dictionary wraps every key that is an object (typed, anonymous,
+    array, date, ByteArray, XML, Vector, Dictionary) in one, so two objects with equal
+    contents stay two keys, and dicts, lists and unhashable classes can be keys at all.
+    ``value`` is the object itself (referenced from elsewhere in the value, it is the
+    same object); an IdentityKey encodes as ``value``.  Look a key up with
+    ``IdentityKey(obj)``, or with ``obj`` itself when its class keeps ``object``'s
+    hash and equality.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __hash__(self) -> int:
+        # object's identity hash, even for classes that hash by value or not at all.
+        return object.__hash__(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, IdentityKey):
+            return other.value is self.value
+        return other is self.value
+
+    def __repr__(self) -> str:
+        return f"IdentityKey({self.value!r})"

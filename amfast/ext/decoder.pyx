@@ -16,8 +16,9 @@ import datetime as _datetime
 
 from amfast import AmFastError
 from amfast.class_def import ClassDef, ClassDefMapper, ExternClassDef, _ProxyClassDef
-from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
-from amfast.xml_values import XML_TYPES, XmlRefused, parse_xml
+from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsVector, IdentityKey,
+                                       TypedObject)
+from amfast.xml_values import XML_TYPES, XmlMalformed, XmlRefused, parse_xml
 
 import_datetime()
 
@@ -43,14 +44,68 @@ DEFAULT_LIMITS = {
 }
 
 
-class DecodeError(AmFastError):
-    """The input is not valid AMF; ``offset`` is the byte offset where decoding failed."""
+class DecodeError(AmFastError, ValueError):
+    """The input is not AMF this decoder accepts: the root of every decoding error.
+
+    ``offset`` is the byte offset where decoding failed, also at the end of the
+    message as "(at byte N)"; it is None only when the input is not bytes-like
+    at all (the one case where this decoder raises the root class itself).
+    Catch a subclass to tell failures apart.  Like ``json.JSONDecodeError`` and
+    ``UnicodeDecodeError`` it is a ``ValueError`` (the value given is bad), so
+    code that treats bad input as ``ValueError`` handles it too.
+    """
 
     def __init__(self, message, offset=None):
         self.offset = offset
         if offset is not None:
             message = f"{message} (at byte {offset})"
         AmFastError.__init__(self, message)
+
+
+class TruncatedDataError(DecodeError):
+    """The input ends before a value, length or count it announced."""
+
+
+class LimitExceededError(DecodeError):
+    """A decoding budget is exceeded.
+
+    ``limit`` names it: one of ``DEFAULT_LIMITS`` ("max_depth",
+    "max_string_bytes", ...), or "bytes_left" when a declared count is larger
+    than the bytes left could hold (refused before anything is allocated).
+    """
+
+    def __init__(self, message, offset=None, limit=None):
+        self.limit = limit
+        DecodeError.__init__(self, message, offset)
+
+
+class BadReferenceError(DecodeError):
+    """A string, object, trait or AMF0 reference points past its table."""
+
+
+class UnknownMarkerError(DecodeError):
+    """An unknown AMF0 or AMF3 type marker, or an unknown packet version."""
+
+
+class InvalidUTF8Error(DecodeError):
+    """A string (or XML text) that is not valid UTF-8."""
+
+
+class MalformedDataError(DecodeError):
+    """A value whose content is impossible: a date that is not finite or out of
+    ``datetime``'s range, XML that is not well-formed."""
+
+
+class RefusedValueError(DecodeError):
+    """A well-formed value this decoder refuses: XML declaring a DOCTYPE or
+    entities, or any XML with ``xml_type="refuse"``."""
+
+
+class ClassMappingError(DecodeError):
+    """A typed object the ClassDefMapper cannot read: traits that do not match
+    its ClassDef (externalizable or not), an externalizable alias that is not
+    mapped (its bytes have no length, so they cannot be skipped), or a
+    ``readExternal`` that raised."""
 
 
 def check_options(str xml_type, dict limits) -> None:
@@ -164,8 +219,8 @@ cdef class DecoderContext:
 
     cdef inline int need(self, Py_ssize_t n) except -1:
         if n > self.length - self.pos:
-            raise DecodeError(f"data ends early: {n} bytes needed, "
-                              f"{self.length - self.pos} left", self.pos)
+            raise TruncatedDataError(f"data ends early: {n} bytes needed, "
+                                     f"{self.length - self.pos} left", self.pos)
         return 0
 
     cdef inline unsigned char u8(self) except? 0xFF:
@@ -204,25 +259,27 @@ cdef class DecoderContext:
     cdef inline int check_count(self, unsigned long count, Py_ssize_t item_bytes) except -1:
         """A declared count must fit the element limit and the bytes left."""
         if count > <unsigned long>self.max_elements:
-            raise DecodeError(f"{count} elements are over the {self.max_elements}-element "
-                              "limit", self.pos)
+            raise LimitExceededError(f"{count} elements are over the {self.max_elements}-"
+                                     "element limit", self.pos, "max_elements")
         if count > <unsigned long>((self.length - self.pos) // item_bytes):
-            raise DecodeError(f"declared count {count} exceeds the {self.length - self.pos} "
-                              "bytes left", self.pos)
+            raise LimitExceededError(f"declared count {count} exceeds the "
+                                     f"{self.length - self.pos} bytes left", self.pos,
+                                     "bytes_left")
         return 0
 
     cdef str utf8(self, Py_ssize_t n):
         if n > self.max_string_bytes:
-            raise DecodeError(f"string of {n} bytes is over the {self.max_string_bytes}-byte "
-                              "limit", self.pos)
+            raise LimitExceededError(f"string of {n} bytes is over the "
+                                     f"{self.max_string_bytes}-byte limit", self.pos,
+                                     "max_string_bytes")
         self.need(n)
         if n == 0:
             return ""
         try:
             s = PyUnicode_DecodeUTF8(<const char*>self.data + self.pos, n, NULL)
         except UnicodeDecodeError as exc:
-            raise DecodeError(f"invalid UTF-8 in string: {exc.reason}",
-                              self.pos + exc.start) from None
+            raise InvalidUTF8Error(f"invalid UTF-8 in string: {exc.reason}",
+                                   self.pos + exc.start) from None
         self.pos += n
         return s
 
@@ -230,19 +287,22 @@ cdef class DecoderContext:
         """Count one decoded value (references included) against ``max_nodes``."""
         self.nodes += 1
         if self.nodes > self.max_nodes:
-            raise DecodeError(f"more than {self.max_nodes} values", self.pos)
+            raise LimitExceededError(f"more than {self.max_nodes} values", self.pos,
+                                     "max_nodes")
         return 0
 
     cdef int check_members(self, Py_ssize_t count) except -1:
         """Members of objects, whose count is not declared, against ``max_elements``."""
         if count > self.max_elements:
-            raise DecodeError(f"object with more than {self.max_elements} members", self.pos)
+            raise LimitExceededError(f"object with more than {self.max_elements} members",
+                                     self.pos, "max_elements")
         return 0
 
     cdef inline int enter(self) except -1:
         self.depth += 1
         if self.depth > self.max_depth:
-            raise DecodeError(f"values nested deeper than {self.max_depth} levels", self.pos)
+            raise LimitExceededError(f"values nested deeper than {self.max_depth} levels",
+                                     self.pos, "max_depth")
         return 0
 
     cdef object make_date(self, double ms, Py_ssize_t at):
@@ -250,7 +310,7 @@ cdef class DecoderContext:
         cdef double whole
         cdef int y, m, d
         if not isfinite(ms) or not -62135596800000.0 <= ms <= 253402300799999.0:
-            raise DecodeError(f"date {ms} ms is out of range", at)
+            raise MalformedDataError(f"date {ms} ms is out of range", at)
         # Whole milliseconds and the fraction apart: ms * 1000 would lose microseconds.
         whole = floor(ms)
         us = <long long>whole * 1000 + llround((ms - whole) * 1000.0)
@@ -264,18 +324,21 @@ cdef class DecoderContext:
     cdef object make_xml(self, Py_ssize_t n, Py_ssize_t at):
         """Read ``n`` bytes of XML text and parse them safely."""
         if self.xml_type == "refuse":
-            raise DecodeError("XML values are refused by this decoder", at)
+            raise RefusedValueError("XML values are refused by this decoder", at)
         if n > self.max_xml_bytes:
-            raise DecodeError(f"XML of {n} bytes is over the {self.max_xml_bytes}-byte limit", at)
+            raise LimitExceededError(f"XML of {n} bytes is over the {self.max_xml_bytes}-byte "
+                                     "limit", at, "max_xml_bytes")
         try:
             return parse_xml(self.utf8(n), self.xml_type)
+        except XmlMalformed as exc:
+            raise MalformedDataError(str(exc), at) from None
         except XmlRefused as exc:
-            raise DecodeError(str(exc), at) from None
+            raise RefusedValueError(str(exc), at) from None
 
     cdef object resolve_ref(self, list table, unsigned long idx, str kind, Py_ssize_t at):
         if idx >= <unsigned long>len(table):
-            raise DecodeError(f"{kind} reference {idx} points past the {len(table)} "
-                              "entries read so far", at)
+            raise BadReferenceError(f"{kind} reference {idx} points past the {len(table)} "
+                                    "entries read so far", at)
         return table[idx]
 
     # -- AMF0 ---------------------------------------------------------------
@@ -319,7 +382,7 @@ cdef class DecoderContext:
             return self.amf0_typed_object()
         if marker == AMF0_AMF3:
             return self.decode3()
-        raise DecodeError(f"unknown or unsupported AMF0 marker 0x{marker:02X}", at)
+        raise UnknownMarkerError(f"unknown or unsupported AMF0 marker 0x{marker:02X}", at)
 
     cdef bint amf0_end(self, str key) except -1:
         """An empty name followed by the object-end marker closes an object."""
@@ -448,8 +511,9 @@ cdef class DecoderContext:
             if not n & 1:
                 return self.resolve_ref(self.obj_refs, n >> 1, "object", at)
             if (n >> 1) > <unsigned long>self.max_bytearray_bytes:
-                raise DecodeError(f"ByteArray of {n >> 1} bytes is over the "
-                                  f"{self.max_bytearray_bytes}-byte limit", at)
+                raise LimitExceededError(f"ByteArray of {n >> 1} bytes is over the "
+                                         f"{self.max_bytearray_bytes}-byte limit", at,
+                                         "max_bytearray_bytes")
             value = AsByteArray(self.read(n >> 1))
             self.obj_refs.append(value)
             return value
@@ -464,7 +528,7 @@ cdef class DecoderContext:
             return self.amf3_vector(marker, at)
         if marker == AMF3_DICTIONARY:
             return self.amf3_dictionary(at)
-        raise DecodeError(f"unknown AMF3 marker 0x{marker:02X}", at)
+        raise UnknownMarkerError(f"unknown AMF3 marker 0x{marker:02X}", at)
 
     cdef object amf3_array(self, list into=None):
         """An array; a dense one is filled into ``into`` when given (see amf3_proxied)."""
@@ -519,9 +583,9 @@ cdef class DecoderContext:
                 t.names.append(self.amf3_str())
         t.class_def = (self.class_def_mapper.getClassDefByAlias(t.alias) if t.alias else None)
         if t.class_def is not None and t.external != isinstance(t.class_def, ExternClassDef):
-            raise DecodeError(f"class {t.alias!r} arrives with "
-                              f"{'externalizable' if t.external else 'sealed/dynamic'} traits "
-                              "that do not match its ClassDef", at)
+            raise ClassMappingError(f"class {t.alias!r} arrives with "
+                                    f"{'externalizable' if t.external else 'sealed/dynamic'} "
+                                    "traits that do not match its ClassDef", at)
         if t.class_def is not None and not t.external:
             t.decode_types = t.class_def.decode_types
             if (type(t.class_def).getInstance is _DEFAULT_GET_INSTANCE
@@ -585,8 +649,8 @@ cdef class DecoderContext:
         cdef Py_ssize_t slot
         cdef bint was_amf3
         if t.class_def is None:
-            raise DecodeError(f"externalizable class {t.alias!r} is not mapped, so its "
-                              "bytes cannot be read", at)
+            raise ClassMappingError(f"externalizable class {t.alias!r} is not mapped, so its "
+                                    "bytes cannot be read", at)
         self.enter()
         if isinstance(t.class_def, _ProxyClassDef):
             value = self.amf3_proxied()
@@ -600,8 +664,8 @@ cdef class DecoderContext:
             except DecodeError:
                 raise
             except Exception as exc:
-                raise DecodeError(f"{t.alias!r} could not read its external form: "
-                                  f"{type(exc).__name__}: {exc}", at) from exc
+                raise ClassMappingError(f"{t.alias!r} could not read its external form: "
+                                        f"{type(exc).__name__}: {exc}", at) from exc
             finally:
                 self.amf3 = was_amf3
         self.depth -= 1
@@ -682,13 +746,12 @@ cdef class DecoderContext:
         self.obj_refs.append(value)
         self.enter()
         for i in range(n):
-            key_at = self.pos
             key = self.decode3()
-            try:
-                value[key] = self.decode3()
-            except TypeError:
-                raise DecodeError(f"Dictionary key of type {type(key).__name__} cannot be a "
-                                  "Python dict key", key_at) from None
+            # Object keys are told apart by identity, as in ActionScript (see IdentityKey).
+            if not (key is None or type(key) is str or type(key) is int or type(key) is float
+                    or type(key) is bool):
+                key = IdentityKey(key)
+            value[key] = self.decode3()
         self.depth -= 1
         return value
 
@@ -705,7 +768,7 @@ cdef class DecoderContext:
         cdef unsigned int version = self.u16()
         cdef unsigned int count, i
         if version not in PACKET_VERSIONS:
-            raise DecodeError(f"unknown AMF packet version {version}", at)
+            raise UnknownMarkerError(f"unknown AMF packet version {version}", at)
         headers = []
         count = self.u16()
         for i in range(count):

@@ -25,7 +25,7 @@ from amfast.class_def import (
     ClassDef, ClassDefMapper, DynamicClassDef, ExternClassDef, _ProxyClassDef,
     get_dynamic_attr_vals, ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS)
 from amfast.class_def.as_types import (
-    AsDictionary, AsNoProxy, AsProxy, AsVector, TypedObject)
+    AsDictionary, AsNoProxy, AsProxy, AsVector, IdentityKey, TypedObject)
 from amfast.xml_values import is_xml, xml_to_string
 
 import_datetime()
@@ -76,14 +76,21 @@ cdef _Trait _make_trait(object class_def, str alias, tuple static_attrs, bint dy
 
 
 cdef class EncoderContext:
-    """Output buffer, options and reference tables of one encoding.
+    """Output, options and reference tables of an encoding.
 
-    ``write(raw)`` appends raw bytes (for ``ExternClassDef.writeExternal``);
-    ``amfast.encode.encode(value, context)`` appends an encoded value.
+    ``amfast.encode.encode(value, context)`` appends an encoded value; called
+    again, the next value follows, sharing the reference tables.  ``buffer``,
+    when given, is a file-like object (anything with ``write``): the bytes of
+    each top-level ``encode``/``encode_packet`` call are written to it when
+    the call ends; without one they stay in the context (``getvalue()``).
+    ``write(raw)`` appends raw bytes (for ``ExternClassDef.writeExternal``).
     """
     cdef unsigned char* data
-    cdef Py_ssize_t length
+    cdef Py_ssize_t length       # bytes held, not yet written to ``output``
     cdef Py_ssize_t capacity
+    cdef object output           # the file-like ``buffer`` given, or None
+    cdef Py_ssize_t flushed      # bytes already written to ``output``
+    cdef int calls               # entry points running (writeExternal nests them)
     cdef public bint amf3
     cdef public bint use_collections
     cdef public bint use_proxies
@@ -106,9 +113,15 @@ cdef class EncoderContext:
         self.length = 0
         self.capacity = 0
 
-    def __init__(self, class_def_mapper=None, bint amf3=False, bint use_collections=False,
-                 bint use_proxies=False, bint use_references=True, bint use_legacy_xml=False,
-                 bint include_private=False):
+    def __init__(self, buffer=None, class_def_mapper=None, bint amf3=False,
+                 bint use_collections=False, bint use_proxies=False, bint use_references=True,
+                 bint use_legacy_xml=False, bint include_private=False):
+        if buffer is not None and not callable(getattr(buffer, "write", None)):
+            raise TypeError(f"buffer must be a file-like object with a write method, not "
+                            f"{type(buffer).__name__}")
+        self.output = buffer
+        self.flushed = 0
+        self.calls = 0
         self.amf3 = amf3
         self.use_collections = use_collections
         self.use_proxies = use_proxies
@@ -133,6 +146,25 @@ cdef class EncoderContext:
         for trait in self.traits.values():
             (<_Trait>trait).ref = -1
         self.keep = []
+
+    cdef int forget_refs(self, Py_ssize_t n_refs0, Py_ssize_t n_obj_refs, Py_ssize_t n_strs,
+                         Py_ssize_t n_traits, Py_ssize_t n_keep) except -1:
+        """Drop the table entries made since the tables held these counts."""
+        if self.n_refs0 > n_refs0:
+            self.refs0 = {key: idx for key, idx in self.refs0.items() if idx < n_refs0}
+            self.n_refs0 = n_refs0
+        if self.n_obj_refs > n_obj_refs:
+            self.obj_refs = {key: idx for key, idx in self.obj_refs.items() if idx < n_obj_refs}
+            self.n_obj_refs = n_obj_refs
+        if len(self.str_refs) > n_strs:
+            self.str_refs = {key: idx for key, idx in self.str_refs.items() if idx < n_strs}
+        if self.n_traits > n_traits:
+            for trait in self.traits.values():
+                if (<_Trait>trait).ref >= n_traits:
+                    (<_Trait>trait).ref = -1
+            self.n_traits = n_traits
+        del self.keep[n_keep:]
+        return 0
 
     # -- raw output -------------------------------------------------------
 
@@ -225,11 +257,21 @@ cdef class EncoderContext:
             self.put_raw(<const char*>&view[0], view.shape[0])
 
     def tell(self) -> int:
-        return self.length
+        """Bytes written so far (into ``buffer`` too)."""
+        return self.flushed + self.length
 
     def getvalue(self) -> bytes:
-        """Everything written so far."""
+        """The bytes the context holds: everything written so far, or, with a ``buffer``,
+        what is not written to it yet."""
         return PyBytes_FromStringAndSize(<char*>self.data, self.length)
+
+    cdef int flush(self) except -1:
+        """Write the bytes held to ``output`` (kept when its ``write`` raises)."""
+        if self.length:
+            self.output.write(PyBytes_FromStringAndSize(<char*>self.data, self.length))
+            self.flushed += self.length
+            self.length = 0
+        return 0
 
     @property
     def buffer(self):
@@ -429,6 +471,8 @@ cdef class EncoderContext:
             return self.put_u16(0)
         if isinstance(value, (AsProxy, AsNoProxy)):
             return self.encode0(value.source)
+        if isinstance(value, IdentityKey):
+            return self.encode0(value.value)
         if is_xml(value):
             self.put_byte(AMF0_XML)
             return self.amf0_long_utf8(xml_to_string(value))
@@ -788,6 +832,8 @@ cdef class EncoderContext:
             return self.amf3_proxy(source, False)
         if isinstance(value, AsNoProxy):
             return self.encode3_plain(value.source)
+        if isinstance(value, IdentityKey):
+            return self.encode3(value.value)
         if is_xml(value):
             return self.amf3_xml(value)
         if self.use_proxies:
@@ -813,6 +859,41 @@ cdef class EncoderContext:
         return 0
 
     # -- entry points ---------------------------------------------------------
+
+    cdef object run(self, object value, bint packet):
+        """One ``encode`` (or ``encode_packet``) call: its bytes and table entries are kept
+        whole or, when it raises, not at all, so the context stays usable."""
+        cdef Py_ssize_t length = self.length
+        cdef int depth = self.depth
+        cdef Py_ssize_t n_refs0 = self.n_refs0
+        cdef Py_ssize_t n_obj_refs = self.n_obj_refs
+        cdef Py_ssize_t n_strs = len(self.str_refs)
+        cdef Py_ssize_t n_traits = self.n_traits
+        cdef Py_ssize_t n_keep = len(self.keep)
+        self.calls += 1
+        try:
+            if packet:
+                self.encode_packet_into(value)
+            else:
+                self.encode_value(value)
+        except BaseException:
+            self.length = length
+            self.depth = depth
+            if packet:
+                self.reset_refs()  # a packet starts new tables for each header and body
+            else:
+                self.forget_refs(n_refs0, n_obj_refs, n_strs, n_traits, n_keep)
+            raise
+        finally:
+            self.calls -= 1
+        if self.calls:
+            # Inside writeExternal: the enclosing call returns the bytes (copying them here
+            # for every nested value would make encoding quadratic).
+            return None
+        if self.output is None:
+            return self.getvalue()
+        self.flush()
+        return self.output
 
     cdef int encode_value(self, object value) except -1:
         if self.amf3:
@@ -890,16 +971,22 @@ cdef double epoch_ms(object value) except? -1.0:
 
 
 def encode(value, EncoderContext context=None):
-    """Encode ``value`` into ``context`` (a new AMF0 one when None); return all its bytes."""
+    """Encode ``value`` into ``context`` (a new AMF0 one when None), after what it holds.
+
+    Returns the context's ``buffer`` when it was given one, else every byte the
+    context holds: all the values encoded into it so far (as AmFast's did).  A
+    call made inside ``writeExternal`` on the context being written returns None.
+    """
     if context is None:
         context = EncoderContext()
-    context.encode_value(value)
-    return context.getvalue()
+    return context.run(value, False)
 
 
 def encode_packet(packet, EncoderContext context=None):
-    """Encode an ``amfast.remoting.Packet``; each header and body gets fresh reference tables."""
+    """Encode an ``amfast.remoting.Packet``; each header and body gets fresh reference tables.
+
+    Returns what ``encode`` returns.
+    """
     if context is None:
         context = EncoderContext()
-    context.encode_packet_into(packet)
-    return context.getvalue()
+    return context.run(packet, True)

@@ -240,7 +240,7 @@ class ClassDefAlias(pyamf.ClassAlias):
         raws: list = []
         values: list = []
         for _ in range(_MAX_REPLAYS):
-            encoder_context = EncoderContext(mapper, True)
+            encoder_context = EncoderContext(class_def_mapper=mapper, amf3=True)
             for value in values:
                 amf_encode.encode(value, encoder_context)
             buffer = encoder_context.getvalue()
@@ -273,7 +273,8 @@ class _RecordingEncoderContext(EncoderContext):
     """
 
     def __init__(self, mapper: ClassDefMapper, include_private: bool):
-        EncoderContext.__init__(self, mapper, True, False, False, True, False, include_private)
+        EncoderContext.__init__(self, class_def_mapper=mapper, amf3=True,
+                                include_private=include_private)
         self.marks: list = []
         self.nested = 0
 

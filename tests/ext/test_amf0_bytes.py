@@ -13,7 +13,8 @@ import pytest
 
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsProxy, AsVector,
                                        TypedObject)
-from tests.ext.conftest import (DecodeError, Dyn0, EncodeError, Ext, Guarded, Node0, Point,
+from amfast.decoder import RefusedValueError
+from tests.ext.conftest import (Dyn0, EncodeError, Ext, Guarded, Node0, Point,
                                 Point0, assert_amf_equal, dbl, decode, encode,
                                 expected_image, h, utf0, utf3)
 
@@ -366,5 +367,5 @@ def test_xml_decodes():
     elem = dec(raw, xml_type="etree")
     assert ET.iselement(elem)
     _assert_same_xml(ET.tostring(elem, encoding="unicode"))
-    with pytest.raises(DecodeError):
+    with pytest.raises(RefusedValueError):
         dec(raw, xml_type="refuse")

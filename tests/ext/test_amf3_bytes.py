@@ -13,9 +13,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsProxy,
-                                       AsVector, TypedObject)
+                                       AsVector, IdentityKey, TypedObject)
+from amfast.decoder import BadReferenceError, ClassMappingError, RefusedValueError
 from amfast.encoder import Encoder
-from tests.ext.conftest import (INT29_MAX, INT29_MIN, DecodeError, Dyn, EncodeError, Ext,
+from tests.ext.conftest import (INT29_MAX, INT29_MIN, Dyn, EncodeError, Ext,
                                 Guarded, Node, Point, SubPoint, assert_amf_equal, dbl, decode,
                                 encode, expected_image, h, read_u29, utf3)
 
@@ -223,7 +224,7 @@ def test_empty_string_never_referenced():
 
 
 def test_empty_string_reference_is_out_of_range():
-    with pytest.raises(DecodeError):
+    with pytest.raises(BadReferenceError):
         dec(h("09 05 01 06 01 06 00"))
 
 
@@ -434,13 +435,13 @@ def test_unknown_alias_is_typed_object_and_reencodes(raw, alias, static_attrs, d
 
 
 def test_unknown_externalizable_alias_is_an_error():
-    with pytest.raises(DecodeError):
+    with pytest.raises(ClassMappingError):
         dec(h("0A 07") + utf3("foo.Ext") + h("00 00 00 00"))
 
 
 def test_externalizable_traits_for_a_sealed_class_is_an_error(mapper):
     # test.Point is mapped, but not as externalizable: its bytes cannot be read either.
-    with pytest.raises(DecodeError):
+    with pytest.raises(ClassMappingError):
         dec(h("0A 07") + utf3("test.Point") + h("04 01 04 02"), class_def_mapper=mapper)
 
 
@@ -538,16 +539,101 @@ def test_xml_decodes(marker):
     elem = dec(raw, xml_type="etree")
     assert ET.iselement(elem)
     _assert_same_xml(ET.tostring(elem, encoding="unicode"))
-    with pytest.raises(DecodeError):
+    with pytest.raises(RefusedValueError):
         dec(raw, xml_type="refuse")
 
 
 # ----------------------------------------------------------------- Dictionary keys
 
 
-def test_dictionary_unhashable_key_is_an_error():
-    with pytest.raises(DecodeError):
-        dec(h("11 03 00 09 01 01 04 01"))
+# Flash Player writes Dictionaries whose keys are objects: [Dictionary, reference to its
+# Point key].  Object slots: 0 the outer array, 1 the Dictionary, 2 Point, 3 the unmapped
+# typed key, 4 and 6 two anonymous objects with equal contents, 5 the array key.
+OBJECT_KEYED = (
+    h("09 05 01")
+    + h("11 0F 00")                                                   # 7 entries, strong keys
+    + h("0A 23") + utf3("test.Point") + h("03 78 03 79 04 01 04 02")  # Point(x=1, y=2):
+    + h("06 03 61")                                                   # "a"
+    + h("0A 13") + utf3("com.example.Key") + h("05 69 64 04 07")      # unmapped, id=7:
+    + h("06 03 62")                                                   # "b"
+    + h("0A 0B 01 03 6E 04 01 01")                                    # {"n": 1}:
+    + h("04 03")                                                      # 3
+    + h("09 05 01 04 01 04 02")                                       # [1, 2]:
+    + h("0A 08")                                                      # the first {"n": 1}
+    + h("0A 09 0E 04 01 01")                                          # another {"n": 1}:
+    + h("04 05")                                                      # 5
+    + h("06 03 73")                                                   # "s":
+    + h("09 0A")                                                      # the [1, 2] key
+    + h("04 2A")                                                      # 42:
+    + h("0A 04")                                                      # the Point key
+    + h("0A 04"))                                                     # the Point key
+
+
+def _object_keyed(mapper):
+    got = dec(OBJECT_KEYED, class_def_mapper=mapper)
+    dictionary, outside = got
+    assert isinstance(dictionary, AsDictionary) and len(dictionary) == 7
+    keys = list(dictionary)
+    assert all(isinstance(k, IdentityKey) for k in keys[:5]) and keys[5:] == ["s", 42]
+    return dictionary, outside, [k.value for k in keys[:5]]
+
+
+def test_dictionary_keyed_by_objects_decodes(mapper):
+    dictionary, outside, (point, typed, anon, array, anon2) = _object_keyed(mapper)
+    assert type(point) is Point and vars(point) == {"x": 1, "y": 2}
+    assert isinstance(typed, TypedObject) and typed.alias == "com.example.Key"
+    assert dict(typed) == {"id": 7}
+    # Equal contents, two keys: object keys are told apart by identity, as in ActionScript.
+    assert anon == anon2 == {"n": 1} and anon is not anon2
+    assert array == [1, 2]
+    assert [dictionary[IdentityKey(k)] for k in (point, typed, anon2)] == ["a", "b", 5]
+    # A reference to a key object, from a value or from outside, is that same object.
+    assert dictionary[IdentityKey(array)] is anon
+    assert dictionary["s"] is array and dictionary[42] is point and outside is point
+
+
+def test_dictionary_keyed_by_objects_encodes_again_to_the_same_bytes(mapper):
+    got = dec(OBJECT_KEYED, class_def_mapper=mapper)
+    assert enc(got, class_def_mapper=mapper) == OBJECT_KEYED
+
+
+def test_dictionary_keys_of_every_object_kind_round_trip(mapper):
+    stamp = datetime.datetime(2020, 1, 2)
+    keys = [datetime.datetime(2020, 1, 2), stamp, AsByteArray(b"k"), AsByteArray(b"k"),
+            AsVector([1], "int"), AsDictionary({1: 2}), xml.dom.minidom.parseString("<a/>")]
+    value = AsDictionary((IdentityKey(k), i) for i, k in enumerate(keys))
+    value[IdentityKey(value)] = "itself"
+    got = dec(enc([value, stamp], class_def_mapper=mapper), class_def_mapper=mapper)
+    dictionary, outside = got
+    pairs = list(dictionary.items())
+    # Equal dates and equal ByteArrays are distinct objects, so distinct keys.
+    assert len(pairs) == len(keys) + 1
+    assert all(isinstance(k, IdentityKey) for k, _ in pairs)
+    assert [type(k.value) for k, _ in pairs[:len(keys)]] == [
+        datetime.datetime, datetime.datetime, AsByteArray, AsByteArray, AsVector, AsDictionary,
+        xml.dom.minidom.Document]
+    assert [v for _, v in pairs[:len(keys)]] == list(range(len(keys)))
+    assert pairs[1][0].value is outside and pairs[-1] == (IdentityKey(dictionary), "itself")
+
+
+def test_primitive_dictionary_keys_stay_as_they_are():
+    got = dec(h("11 0B 00 06 03 6B 01 04 03 01 05") + dbl(2.5) + h("01 03 01 01 01"))
+    assert list(got) == ["k", 3, 2.5, True, None]
+
+
+def test_identity_key():
+    a, b = {"n": 1}, {"n": 1}
+    assert IdentityKey(a) == IdentityKey(a) and hash(IdentityKey(a)) == hash(IdentityKey(a))
+    assert IdentityKey(a) != IdentityKey(b)
+    assert IdentityKey(a) == a and IdentityKey(a) != b
+    point = SubPoint(x=1)  # unhashable by its class: hashed by identity all the same
+    found = AsDictionary({IdentityKey(point): "p"})
+    assert found[IdentityKey(point)] == "p"
+    plain = object()  # a class with object's hash: the object itself finds its key
+    assert AsDictionary({IdentityKey(plain): 1})[plain] == 1
+    assert repr(IdentityKey("x")) == "IdentityKey('x')"
+    assert enc(IdentityKey([1])) == enc([1]) and encode(IdentityKey([1]), False) == encode(
+        [1], False)
 
 
 def test_vector_decoded_attributes():

@@ -8,7 +8,7 @@ import pytest
 
 from amfast.class_def import ClassDefMapper
 from amfast.class_def.as_types import TypedObject
-from amfast.decoder import DecodeError, Decoder
+from amfast.decoder import ClassMappingError, Decoder
 from amfast.encoder import Encoder
 from tests.ext.conftest import assert_amf_equal
 
@@ -73,9 +73,9 @@ def assert_packets_equal(actual, expected) -> None:
 def test_capture_decodes(name):
     raw = _raw(name)
     if not _decodable(name):
-        # An unmapped externalizable alias cannot be read past: DecodeError, with the
+        # An unmapped externalizable alias cannot be read past: ClassMappingError, with the
         # offset inside the body.
-        with pytest.raises(DecodeError) as info:
+        with pytest.raises(ClassMappingError) as info:
             Decoder().decode_packet(raw)
         assert raw.index(SMALL[name].encode()) <= info.value.offset <= len(raw)
         return

@@ -20,7 +20,8 @@ import datetime
 import pytest
 from hypothesis import given, settings
 
-from amfast.class_def.as_types import AsByteArray, AsProxy, TypedObject
+from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsProxy, IdentityKey,
+                                       TypedObject)
 from tests.ext.conftest import (Dyn, Ext, Point, Point0, amf_values, assert_amf_equal,
                                 datetimes_ms, decode, encode, expected_image, h, utf3)
 
@@ -194,3 +195,20 @@ def test_collections_py3amf_to_amfast():
     assert_amf_equal(decode(raw, True), [1, "b"])
     raw = py3amf_encode(pyamf.flex.ObjectProxy({"a": 1}), True)
     assert_amf_equal(decode(raw, True), {"a": 1})
+
+
+# ----------------------------------------------------------------- Dictionaries keyed by objects
+
+
+def test_object_keyed_dictionary_amfast_to_py3amf(mapper, py3amf_classes):
+    """py3amf reads Dictionaries (it cannot write them) and gives a ``(dict, weak_keys)``
+    pair; keys of a class it maps, hashed by identity, are keys it can hold.  (py3amf's
+    object table misses the Dictionary itself, so references inside one are not compared.)"""
+    value = AsDictionary({IdentityKey(Point(x=1, y=2)): "a", IdentityKey(Point(x=1, y=2)): "b",
+                          "s": 1})
+    got, weak_keys = py3amf_decode(encode(value, True, class_def_mapper=mapper), True)
+    assert weak_keys is False and len(got) == 3
+    keys = list(got)
+    assert [type(k) for k in keys[:2]] == [PyPoint, PyPoint] and keys[0] is not keys[1]
+    assert [vars(k) for k in keys[:2]] == [{"x": 1, "y": 2}] * 2
+    assert [got[k] for k in keys] == ["a", "b", 1]
