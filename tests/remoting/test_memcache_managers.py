@@ -878,6 +878,22 @@ def test_a_server_one_thread_found_frozen_is_refused_at_once_by_the_others(
                     time.sleep(0.1)
 
 
+def test_with_dead_retry_0_a_failure_is_still_an_error_and_memcached_is_tried_every_time(
+        memcached_factory, mc_prefix):
+    mc = memcached_factory()
+    _, sm = make_pair(mc.servers, mc_prefix, dead_retry=0)
+    key = sm.mc_key("k")
+    sm.mc_set(key, "value")
+    mc.stop()
+    for _ in range(3):  # never read as a missing key
+        with pytest.raises(StoreUnavailableError):
+            sm.mc_get(key)
+    mc.start()
+    assert sm.mc_get(key) is None  # at once, and empty
+    sm.mc_set(key, "again")
+    assert sm.mc_get(key) == "again"
+
+
 def serve_channel_set(serve_wsgi, servers: list, prefix: str, secret: str = "test secret"):
     """Messaging over HTTP with the memcache managers: channels amf, longpoll (held 5 s,
     re-checked every 100 ms) and streaming; login correct/correct; service svc: remember,
