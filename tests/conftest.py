@@ -206,10 +206,29 @@ class MemcachedProcess:
         self.start()
 
     def pause(self) -> None:
-        """Freeze memcached (SIGSTOP): it accepts connections but never answers."""
+        """Freeze memcached (SIGSTOP): it accepts connections but never answers.
+
+        Returns once every thread of it has stopped: a signal takes effect asynchronously,
+        and a busy machine may let memcached answer one more request first.
+        """
         import signal
+        import time
+        from pathlib import Path
 
         self.proc.send_signal(signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        deadline = time.monotonic() + WAIT
+        while tasks.exists():  # (without /proc, best effort)
+            states = set()
+            for task in tasks.iterdir():
+                try:
+                    states.add((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+                except (OSError, IndexError):
+                    pass  # a thread that ended meanwhile
+            if states <= {"T", "t"}:
+                return
+            assert time.monotonic() < deadline, f"memcached is still running: {states}"
+            time.sleep(0.005)
 
     def resume(self) -> None:
         import signal
