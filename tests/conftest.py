@@ -6,8 +6,9 @@ Every server is shut down at teardown, and every wait is bounded.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -21,7 +22,7 @@ WAIT = 10.0
 class RunningServer:
     """A WSGI server serving one application in a daemon thread.
 
-    waitress: ``create_server(app, host, port=0, threads=4)``, served by this class's own
+    waitress: ``create_server(app, host, port=0, threads=threads)``, served by this class's own
     event loop (``wasyncore.loop(count=1)`` until a stop flag is set) rather than
     ``server.run()``.  ``run()`` only returns once its socket map is empty, and emptying the
     map from another thread means pulling the trigger with a thunk that closes the trigger
@@ -34,8 +35,9 @@ class RunningServer:
     #: How often the waitress loop looks at the stop flag (bounds the stop latency).
     LOOP_TICK = 0.05
 
-    def __init__(self, kind: str, app: Callable):
+    def __init__(self, kind: str, app: Callable, threads: int = 4):
         self.kind = kind
+        self.threads = threads  # waitress's worker threads
         self._stopping = threading.Event()
         if kind == "wsgiref":
             self._server = make_server(app, "127.0.0.1", 0)
@@ -44,8 +46,8 @@ class RunningServer:
             target, kwargs = self._server.serve_forever, {"poll_interval": self.LOOP_TICK}
         elif kind == "waitress":
             waitress = pytest.importorskip("waitress")
-            self._server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4,
-                                                  expose_tracebacks=False)
+            self._server = waitress.create_server(app, host="127.0.0.1", port=0,
+                                                  threads=threads, expose_tracebacks=False)
             self.port = int(self._server.effective_port)
             target, kwargs = self._run_waitress, {}
         else:
@@ -104,28 +106,38 @@ def server_kind(request) -> str:
     return request.param
 
 
+@contextlib.contextmanager
+def wsgi_servers(kind: str, threads: int = 4) -> Iterator[Callable[[Callable], RunningServer]]:
+    """``serve(app) -> RunningServer`` for one server kind (waitress with ``threads`` worker
+    threads); every server it started is stopped on leaving."""
+    servers: list[RunningServer] = []
+
+    def serve(app: Callable) -> RunningServer:
+        server = RunningServer(kind, app, threads)
+        servers.append(server)
+        return server
+
+    try:
+        yield serve
+    finally:
+        errors = []
+        for server in servers:
+            try:
+                server.stop()
+            except Exception as exc:  # stop the others anyway
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
 @pytest.fixture
 def serve_wsgi(server_kind):
     """``serve_wsgi(app) -> RunningServer``: serve ``app`` on a free 127.0.0.1 port.
 
     Parametrised over the server kinds; may be called several times in one test.
     """
-    servers: list[RunningServer] = []
-
-    def serve(app: Callable) -> RunningServer:
-        server = RunningServer(server_kind, app)
-        servers.append(server)
-        return server
-
-    yield serve
-    errors = []
-    for server in servers:
-        try:
-            server.stop()
-        except Exception as exc:  # stop the others anyway
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+    with wsgi_servers(server_kind) as serve:
+        yield serve
 
 
 # -- memcached ------------------------------------------------------------------------------
@@ -194,10 +206,29 @@ class MemcachedProcess:
         self.start()
 
     def pause(self) -> None:
-        """Freeze memcached (SIGSTOP): it accepts connections but never answers."""
+        """Freeze memcached (SIGSTOP): it accepts connections but never answers.
+
+        Returns once every thread of it has stopped: a signal takes effect asynchronously,
+        and a busy machine may let memcached answer one more request first.
+        """
         import signal
+        import time
+        from pathlib import Path
 
         self.proc.send_signal(signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        deadline = time.monotonic() + WAIT
+        while tasks.exists():  # (without /proc, best effort)
+            states = set()
+            for task in tasks.iterdir():
+                try:
+                    states.add((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+                except (OSError, IndexError):
+                    pass  # a thread that ended meanwhile
+            if states <= {"T", "t"}:
+                return
+            assert time.monotonic() < deadline, f"memcached is still running: {states}"
+            time.sleep(0.005)
 
     def resume(self) -> None:
         import signal

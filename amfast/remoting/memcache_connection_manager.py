@@ -30,6 +30,8 @@ CLEAN_MARGIN_MS = 60000
 class MemcacheConnectionManager(MemcacheManager, ConnectionManager):
     """Connections in memcached (default server 127.0.0.1:11211).
 
+    AmFast's arguments come first, in AmFast's order; the others are best given by name.
+
     Give every process the same ``secret`` so connection ids verify across
     processes and memcached restarts; without one, a random secret is shared
     through memcached itself (and replaced, like the connections, when

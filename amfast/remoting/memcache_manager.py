@@ -3,15 +3,24 @@
 Every read-modify-write goes through memcached's ``gets``/``cas`` (or ``add``/
 ``incr``), never a blind ``set`` of a value another process may have changed.
 When no memcached server answers, operations raise ``StoreUnavailableError``
-(within ``socket_timeout``), which reaches clients as a fault or an HTTP 503;
-the client library retries a dead server after ``dead_retry`` seconds, so
-service resumes by itself.
+(within ``socket_timeout``), which reaches clients as a fault or an HTTP 503.
+
+python-memcached keeps a client per thread, each with its own sockets and its
+own record of which servers are dead.  Worker threads that live as long as the
+process (waitress, gunicorn's gthread, uwsgi) would each hold a socket that a
+restarted memcached has closed, and fail once on it, and each would find an
+outage on its own.  So before every operation the thread's client drops the
+sockets memcached closed, and a server found dead by one thread is dead for
+all the threads of the process, for ``dead_retry`` seconds; then the next
+operation tries it again.
 """
 from __future__ import annotations
 
 import hashlib
 import math
 import pickle
+import select
+import threading
 import time
 from typing import Any, Callable, Iterable
 
@@ -47,10 +56,38 @@ class MemcacheManager:
                        socket_timeout: float, dead_retry: float) -> None:
         self.mc_servers = list(mc_servers or DEFAULT_SERVERS)
         self.key_prefix = key_prefix
-        # The client is thread-local (one socket and cas table per thread).
-        self.mc = memcache.Client(self.mc_servers, debug=mc_debug, cache_cas=True,
-                                  socket_timeout=socket_timeout, dead_retry=dead_retry,
-                                  pickleProtocol=pickle.HIGHEST_PROTOCOL)
+        # Thread-local: each thread builds its own (sockets, dead marks, cas table).
+        self._client = memcache.Client(self.mc_servers, debug=mc_debug, cache_cas=True,
+                                       socket_timeout=socket_timeout, dead_retry=dead_retry,
+                                       pickleProtocol=pickle.HIGHEST_PROTOCOL)
+        # Until when (time.time(), python-memcached's clock) each server is dead, for every
+        # thread of the process.
+        self._dead_until = [0.0] * len(self.mc_servers)
+        self._dead_lock = threading.Lock()
+
+    @property
+    def mc(self) -> memcache.Client:
+        """This thread's python-memcached client, ready for one operation: the servers the
+        process knows are dead are refused at once, and sockets memcached closed (it was
+        restarted) are dropped, so the operation connects anew instead of failing."""
+        client = self._client
+        self._share_dead_marks(client)
+        now = time.time()
+        for host, dead_until in zip(client.servers, self._dead_until):
+            host.deaduntil = dead_until if dead_until > now else 0
+            if host.socket is not None and closed_by_server(host.socket):
+                host.close_socket()
+        return client
+
+    def _share_dead_marks(self, client: memcache.Client) -> None:
+        """Make the servers this thread found dead dead for the whole process."""
+        for n, host in enumerate(client.servers):
+            if host.deaduntil > self._dead_until[n]:
+                with self._dead_lock:
+                    if host.deaduntil > self._dead_until[n]:
+                        # The servers' addresses go to the log only, never to clients.
+                        amfast.logger.error("memcached at %s is unreachable", self.mc_servers[n])
+                        self._dead_until[n] = host.deaduntil
 
     def mc_key(self, kind: str, *parts: Any) -> str:
         """A key safe for memcached (no spaces, bounded length) whatever the parts hold."""
@@ -58,10 +95,14 @@ class MemcacheManager:
         return f"{self.key_prefix}:{kind}:{digest}"
 
     def mc_check(self) -> None:
-        """StoreUnavailableError when no memcached server can be reached."""
-        if not any(host.connect() for host in self.mc.servers):
-            # The fault reaches clients: the servers' addresses go to the log only.
-            amfast.logger.error("memcached at %s is unreachable", ", ".join(self.mc_servers))
+        """StoreUnavailableError when this thread's last operation reached no memcached server.
+
+        Call it when a result is ambiguous (None is also a missing key): python-memcached
+        marks every server it failed to reach (refused, timed out) dead.
+        """
+        client = self._client
+        self._share_dead_marks(client)
+        if not any(not host.deaduntil and host.connect() for host in client.servers):
             raise StoreUnavailableError("the shared state store is unreachable")
 
     def mc_get(self, key: str) -> Any:
@@ -159,3 +200,11 @@ class MemcacheManager:
 def stable_hash(text: str) -> int:
     """The same number in every process (Python's hash() of str is salted per process)."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=4).digest(), "big")
+
+
+def closed_by_server(sock: Any) -> bool:
+    """Whether memcached closed (or reset) an idle connection: it never sends unasked, so an
+    idle socket with anything to read has been closed (or carries a reply no one read)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))

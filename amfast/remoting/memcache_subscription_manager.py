@@ -24,12 +24,15 @@ STORE_GRACE_MS = 5000
 
 
 class MemcacheSubscriptionManager(MemcacheManager, SubscriptionManager):
-    """Subscriptions and messages in memcached (default server 127.0.0.1:11211)."""
+    """Subscriptions and messages in memcached (default server 127.0.0.1:11211).
 
-    def __init__(self, secure: bool = False, ttl: int = 30000, max_messages: int = 10000,
+    AmFast's arguments come first, in AmFast's order; the others are best given by name.
+    """
+
+    def __init__(self, secure: bool = False, ttl: int = 30000,
                  mc_servers: Iterable[str] | None = None, mc_debug: int = 0,
-                 key_prefix: str = "amfast", socket_timeout: float = 1.0,
-                 dead_retry: float = 1.0):
+                 max_messages: int = 10000, key_prefix: str = "amfast",
+                 socket_timeout: float = 1.0, dead_retry: float = 1.0):
         SubscriptionManager.__init__(self, secure, ttl, max_messages)
         self._init_memcache(mc_servers, mc_debug, key_prefix, socket_timeout, dead_retry)
 

@@ -2,7 +2,10 @@
 
 Run (memcached listening on 127.0.0.1:11211), two processes sharing everything:
   python examples/messaging/memcache_server.py --port 8001 --secret s3cret
-  python examples/messaging/memcache_server.py --port 8002 --secret s3cret
+  python examples/messaging/memcache_server.py --port 8002 --secret s3cret --server waitress
+or under gunicorn's threaded workers, from examples/messaging:
+  gunicorn -k gthread --threads 8 -b 127.0.0.1:8003 \
+      'memcache_server:build_channel_set(["127.0.0.1:11211"], "chat", "s3cret")'
 Same channels (amf, longpoll, streaming), destination 'chat' and ChatService.announce(text)
 as server.py, plus: login (any user, password --password), ChatService.whoami() (secure:
 the logged-in user), SessionService.set(name, value) / SessionService.get(name) (session
@@ -85,15 +88,22 @@ def main() -> None:
     parser.add_argument("--wait", type=int, default=20000, help="long-poll hold (ms)")
     parser.add_argument("--poll-interval", type=int, default=500,
                         help="how often a held poll re-checks memcached (ms)")
+    parser.add_argument("--server", choices=("dev", "waitress"), default="dev",
+                        help="amfast's development server (a thread per request), or waitress")
+    parser.add_argument("--threads", type=int, default=8, help="waitress's worker threads")
     args = parser.parse_args()
 
     channel_set = build_channel_set(args.mc or ["127.0.0.1:11211"], args.prefix, args.secret,
                                     args.password, args.wait, args.poll_interval)
-    server = make_server(channel_set, "127.0.0.1", args.port)
-    print(f"Chat on destination 'chat' at http://127.0.0.1:{server.server_port}/ "
+    print(f"Chat on destination 'chat' at http://127.0.0.1:{args.port}/ "
           f"(memcached {', '.join(channel_set.connection_manager.mc_servers)}, "
           f"prefix {args.prefix!r})", flush=True)
-    server.serve_forever()
+    if args.server == "waitress":
+        import waitress
+
+        waitress.serve(channel_set, host="127.0.0.1", port=args.port, threads=args.threads)
+    else:
+        make_server(channel_set, "127.0.0.1", args.port).serve_forever()
 
 
 if __name__ == "__main__":

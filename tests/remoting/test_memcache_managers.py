@@ -4,9 +4,11 @@ Two managers built with the same ``key_prefix`` stand for two processes sharing 
 test has a prefix of its own (``mc_prefix``) on the session's memcached.  Tests that stop,
 freeze or restart memcached start a private one (``memcached_factory``).  Concurrency is
 tested across threads and across processes (``multiprocessing``, spawned).  Faults are
-tested over HTTP under both server kinds: while memcached is away every request gets an AMF
-fault or an HTTP 503 within ``FAULT_LIMIT`` seconds, and service resumes by itself when
-memcached is back.  Every wait is bounded.
+tested over HTTP under the development server (a thread per request) and under waitress with
+4 and 16 worker threads that live as long as the server: while memcached is down every request
+gets an AMF fault or an HTTP 503 within ``DOWN_LIMIT`` seconds (``FAULT_LIMIT`` while it is
+frozen), and every worker thread serves again within ``RESUME_LIMIT`` seconds of memcached
+coming back.  Every wait is bounded.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pickle
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import pytest
@@ -30,9 +33,12 @@ from amfast.remoting.flex_messages import AsyncMessage, CommandMessage
 from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
 from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
 from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiChannel
+from tests.conftest import wsgi_servers
 from tests.remoting.apps import AuthChannelSet
 
-#: The longest a request may take to fail while memcached is away (s).
+#: The longest a request may take to fail while memcached is down (s).
+DOWN_LIMIT = 1.0
+#: The longest a request may take to fail while memcached is frozen (s): socket_timeout, 1 s.
 FAULT_LIMIT = 3.0
 #: How long service may take to resume once memcached is back (s).
 RESUME_LIMIT = 5.0
@@ -79,6 +85,35 @@ def collected(manager: MemcacheSubscriptionManager, connection_id: str) -> list:
 
 
 # -- connections ------------------------------------------------------------------------------
+
+
+def test_the_managers_take_amfasts_arguments_in_amfasts_order(memcached, mc_prefix):
+    from amfast.remoting.connection import Connection
+
+    class Tracked(Connection):
+        pass
+
+    # MemcacheConnectionManager(connection_class, connection_params, mc_servers, mc_debug)
+    cm = MemcacheConnectionManager(Tracked, {"timeout": 1234}, memcached.servers, 1,
+                                   key_prefix=mc_prefix)
+    # MemcacheSubscriptionManager(secure, ttl, mc_servers, mc_debug)
+    sm = MemcacheSubscriptionManager(True, 5000, memcached.servers, 1, key_prefix=mc_prefix)
+    assert (sm.secure, sm.ttl, sm.mc_servers, sm.mc.debug) == (True, 5000, memcached.servers, 1)
+    assert (cm.mc_servers, cm.mc.debug) == (memcached.servers, 1)
+    connection = cm.createConnection(CHANNEL)
+    assert isinstance(connection, Tracked) and connection.timeout == 1234
+    sm.subscribe(connection.id, "consumer", "news")
+    publish(sm, "news", "via positional arguments")
+    assert collected(sm, "conn") == [] and collected(sm, connection.id) == [
+        ("consumer", "via positional arguments")]
+    # The options AmFast did not have come after its own, and work by name.
+    later = MemcacheSubscriptionManager(False, 30000, memcached.servers, 0, 7, mc_prefix)
+    assert (later.max_messages, later.key_prefix) == (7, mc_prefix)
+    named = MemcacheSubscriptionManager(max_messages=3, mc_servers=memcached.servers, ttl=10,
+                                        key_prefix=mc_prefix, dead_retry=2.0)
+    assert (named.max_messages, named.ttl, named.secure, named.mc.dead_retry) == (3, 10, False,
+                                                                                   2.0)
+
 
 
 def test_a_connection_made_by_one_process_is_found_by_another(make):
@@ -775,15 +810,88 @@ def test_processes_publishing_while_others_poll_lose_no_message(publish_while_po
 # -- memcached stopping, freezing, restarting ---------------------------------------------------
 
 
-def test_a_publish_on_a_socket_memcached_closed_is_a_store_error(memcached_factory, mc_prefix):
+def test_the_first_operations_of_a_thread_after_a_memcached_restart_succeed(
+        memcached_factory, mc_prefix):
+    """A thread's sockets from before a restart are dropped, not failed on: each operation kind
+    works at once (no StoreUnavailableError, no missing value)."""
+    mc = memcached_factory()
+    cm, sm = make_pair(mc.servers, mc_prefix, secret="s")
+    operations = {
+        "get": lambda: sm.mc_get(sm.mc_key("k")),
+        "gets and cas": lambda: sm.mc_update(sm.mc_key("k"), lambda v: v + 1, default=0),
+        "get_multi": lambda: sm.mc_get_multi([sm.mc_key("k"), sm.mc_key("j")]),
+        "set": lambda: sm.mc_set(sm.mc_key("j"), "value"),
+        "add": lambda: sm.mc_add(sm.mc_key("a"), "value"),
+        "incr": lambda: sm.mc_incr(sm.mc_key("n")),
+        "delete": lambda: sm.mc_delete(sm.mc_key("j")),
+        "connection": lambda: cm.createConnection(CHANNEL).id,
+    }
+    for name, operation in operations.items():
+        operation()  # this thread's socket is open
+        mc.restart()
+        try:
+            operation()
+        except StoreUnavailableError as exc:
+            pytest.fail(f"{name} failed on the socket from before the restart: {exc}")
+    sm.subscribe("conn", "consumer", "news")
+    mc.restart()
+    assert collected(sm, "conn") == []  # the subscription is gone with memcached's content
+    sm.subscribe("conn", "consumer", "news")
+    publish(sm, "news", "after the restart")
+    assert collected(sm, "conn") == [("consumer", "after the restart")]
+
+
+def test_a_server_one_thread_found_frozen_is_refused_at_once_by_the_others(
+        memcached_factory, mc_prefix):
+    """Dead marks are the process's: one thread waits out the socket timeout, the others of
+    the process fail at once, and all of them try memcached again after ``dead_retry``."""
     mc = memcached_factory()
     _, sm = make_pair(mc.servers, mc_prefix)
-    sm.subscribe("conn", "consumer", "news")  # opens this thread's socket
-    mc.restart()
-    try:
-        publish(sm, "news", "after restart")
-    except StoreUnavailableError:
-        pass
+    key = sm.mc_key("k")
+    sm.mc_set(key, "value")
+    with ThreadPoolExecutor(max_workers=1) as other:  # one long-lived worker thread
+        assert other.submit(sm.mc_get, key).result(5) == "value"  # it holds a socket
+        mc.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError):
+                sm.mc_get(key)
+            assert time.monotonic() - started < FAULT_LIMIT
+
+            def refused() -> float:
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailableError):
+                    sm.mc_get(key)
+                return time.monotonic() - started
+
+            assert other.submit(refused).result(5) < 0.5
+        finally:
+            mc.resume()
+        deadline = time.monotonic() + RESUME_LIMIT
+        for thread_get in (lambda: sm.mc_get(key), lambda: other.submit(sm.mc_get, key).result(5)):
+            while True:
+                try:
+                    assert thread_get() == "value"
+                    break
+                except StoreUnavailableError:
+                    assert time.monotonic() < deadline, "memcached is still refused"
+                    time.sleep(0.1)
+
+
+def test_with_dead_retry_0_a_failure_is_still_an_error_and_memcached_is_tried_every_time(
+        memcached_factory, mc_prefix):
+    mc = memcached_factory()
+    _, sm = make_pair(mc.servers, mc_prefix, dead_retry=0)
+    key = sm.mc_key("k")
+    sm.mc_set(key, "value")
+    mc.stop()
+    for _ in range(3):  # never read as a missing key
+        with pytest.raises(StoreUnavailableError):
+            sm.mc_get(key)
+    mc.start()
+    assert sm.mc_get(key) is None  # at once, and empty
+    sm.mc_set(key, "again")
+    assert sm.mc_get(key) == "again"
 
 
 def serve_channel_set(serve_wsgi, servers: list, prefix: str, secret: str = "test secret"):
@@ -815,8 +923,22 @@ def serve_channel_set(serve_wsgi, servers: list, prefix: str, secret: str = "tes
     return serve_wsgi(channel_set)
 
 
-def attempt(action: Callable[[], Any]) -> tuple:
-    """``("ok", result)``, ``("fault", ErrorMessage)`` or ``("http", status)``; bounded."""
+@pytest.fixture(params=[("wsgiref", 4), ("waitress", 4), ("waitress", 16)],
+                ids=["wsgiref", "waitress-4", "waitress-16"])
+def serve_faults(request):
+    """``serve_faults(app) -> RunningServer`` under each server the fault tests run under: the
+    development server, and waitress (worker threads kept for the server's life) with 4 and
+    16 threads.  ``RunningServer.threads`` is the worker count (nominal for wsgiref)."""
+    kind, threads = request.param
+    if kind == "waitress":
+        pytest.importorskip("waitress")
+    with wsgi_servers(kind, threads) as serve:
+        yield serve
+
+
+def attempt(action: Callable[[], Any], limit: float = FAULT_LIMIT) -> tuple:
+    """``("ok", result)``, ``("fault", ErrorMessage)`` or ``("http", status)``, within ``limit``
+    seconds."""
     started = time.monotonic()
     try:
         outcome: tuple = ("ok", action())
@@ -825,7 +947,7 @@ def attempt(action: Callable[[], Any]) -> tuple:
     except HttpError as error:
         outcome = ("http", error.status)
     elapsed = time.monotonic() - started
-    assert elapsed < FAULT_LIMIT, f"took {elapsed:.2f}s: {outcome}"
+    assert elapsed < limit, f"took {elapsed:.2f}s: {outcome}"
     return outcome
 
 
@@ -843,8 +965,8 @@ def assert_unavailable(outcome: tuple) -> None:
 
 def settle(action: Callable[[], Any]) -> tuple:
     """The first outcome of ``action`` that is not "memcached is unavailable", retrying for
-    up to RESUME_LIMIT: after memcached comes back, each server thread still refuses for
-    up to ``dead_retry`` (1 s), and fails once on a socket opened before the outage."""
+    up to RESUME_LIMIT: after memcached comes back, a process that found it down still
+    refuses it for up to ``dead_retry`` (1 s)."""
     deadline = time.monotonic() + RESUME_LIMIT
     while True:
         outcome = attempt(action)
@@ -868,10 +990,37 @@ def amf_client(server) -> RemotingService:
     return RemotingService(server.url("/amf"), timeout=TIMEOUT)
 
 
+def in_every_worker_thread(server, topic: str) -> list:
+    """The outcomes of requests that run in every worker thread of ``server`` at once: a
+    long-poll held by all threads but one, then a publish (served by the last) that ends
+    them.  Each long-poll returns the message."""
+    consumers = []
+    for _ in range(server.threads - 1):
+        consumer = amf_client(server)
+        consumer.subscribe(topic)
+        long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
+        long_poll.client_id = consumer.client_id
+        consumers.append(long_poll)
+    with ThreadPoolExecutor(max_workers=len(consumers)) as pool:
+        polls = [pool.submit(attempt, long_poll.poll, TIMEOUT) for long_poll in consumers]
+        time.sleep(0.5)  # every long-poll is held by now
+        published = attempt(lambda: amf_client(server).publish(topic, "to all"))
+        outcomes = [published] + [poll.result(TIMEOUT) for poll in polls]
+    for kind, value in outcomes[1:]:
+        if kind == "ok":
+            assert [m.body for m in value] == ["to all"], value
+    return outcomes
+
+
+def assert_all_ok(outcomes: list) -> None:
+    failed = [outcome for outcome in outcomes if outcome[0] != "ok"]
+    assert not failed, f"{len(failed)} of {len(outcomes)} failed: {failed[:3]}"
+
+
 def test_while_memcached_is_down_requests_fail_fast_and_service_resumes_after_restart(
-        serve_wsgi, memcached_factory, mc_prefix):
+        serve_faults, memcached_factory, mc_prefix):
     mc = memcached_factory()
-    server = serve_channel_set(serve_wsgi, mc.servers, mc_prefix)
+    server = serve_channel_set(serve_faults, mc.servers, mc_prefix)
     client = amf_client(server)
     client.ping()
     client.subscribe("news")
@@ -889,9 +1038,11 @@ def test_while_memcached_is_down_requests_fail_fast_and_service_resumes_after_re
                    lambda: client.remote_call("svc", "recall", "nick"),
                    lambda: client.login("correct", "correct"),
                    lambda: amf_client(server).ping()):  # a new client too
-        assert_unavailable(attempt(action))
-    stream = attempt(lambda: client.stream(server.url("/streaming")))
+        assert_unavailable(attempt(action, DOWN_LIMIT))
+    stream = attempt(lambda: client.stream(server.url("/streaming")), DOWN_LIMIT)
     assert stream == ("http", 503)
+    for _ in range(2 * server.threads):
+        assert_unavailable(attempt(amf_client(server).ping, DOWN_LIMIT))
 
     mc.start()  # the same port, empty
     until_available(client.ping)
@@ -909,25 +1060,50 @@ def test_while_memcached_is_down_requests_fail_fast_and_service_resumes_after_re
     assert [m.body for m in until_available(client.poll)] == ["heard"]
     until_available(lambda: client.login("correct", "correct"))
     assert until_available(lambda: client.remote_call("svc", "secret")) == "secret value"
+    # No worker thread keeps refusing memcached, or fails on a socket from before.
+    assert_all_ok(in_every_worker_thread(server, "everywhere"))
+
+
+def test_after_a_quick_memcached_restart_every_worker_thread_serves_at_once(
+        serve_faults, memcached_factory, mc_prefix):
+    mc = memcached_factory()
+    server = serve_channel_set(serve_faults, mc.servers, mc_prefix)
+    assert_all_ok(in_every_worker_thread(server, "before"))  # each holds a memcached socket
+    mc.restart()  # with no request meanwhile: memcached closed every one of those sockets
+    assert_all_ok([attempt(amf_client(server).ping, DOWN_LIMIT)
+                   for _ in range(2 * server.threads)])
+    assert_all_ok(in_every_worker_thread(server, "after"))
 
 
 def test_while_memcached_is_frozen_requests_fail_within_the_limit_and_service_resumes(
-        serve_wsgi, memcached_factory, mc_prefix):
+        serve_faults, memcached_factory, mc_prefix):
     mc = memcached_factory()
-    server = serve_channel_set(serve_wsgi, mc.servers, mc_prefix)
+    server = serve_channel_set(serve_faults, mc.servers, mc_prefix)
     client = amf_client(server)
     client.subscribe("news")
     client.remote_call("svc", "remember", "nick", "ann")
+    assert_all_ok(in_every_worker_thread(server, "before"))  # each holds a memcached socket
     mc.pause()  # connections are accepted, nothing is answered: the socket timeout (1 s)
     try:
         for action in (client.poll, lambda: client.remote_call("svc", "recall", "nick")):
             assert_unavailable(attempt(action))
+        # The thread that waited out the timeout spared the others the wait: the process
+        # tries memcached again once per dead_retry (1 s), each try waiting 1 s.
+        slow = 0
+        began = time.monotonic()
+        for _ in range(2 * server.threads):
+            started = time.monotonic()
+            assert_unavailable(attempt(amf_client(server).ping))
+            slow += time.monotonic() - started >= DOWN_LIMIT
+        tries = 1 + int((time.monotonic() - began) // 2)
+        assert slow <= tries, f"{slow} requests waited for the frozen memcached"
     finally:
         mc.resume()
     # Nothing was lost: memcached only paused.
     assert until_available(lambda: client.remote_call("svc", "recall", "nick")) == "ann"
     until_available(lambda: client.publish("news", "after"))
     assert [m.body for m in until_available(client.poll)] == ["after"]
+    assert_all_ok(in_every_worker_thread(server, "everywhere"))
 
 
 def test_a_long_poll_held_when_memcached_goes_down_fails_within_the_limit(

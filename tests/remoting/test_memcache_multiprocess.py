@@ -1,8 +1,10 @@
 """Two server processes sharing one memcached: what a client does via one, another sees via the other.
 
 Both run examples/messaging/memcache_server.py on their own free port, with the session's
-memcached, one key prefix and one secret.  Clients use amfast's RemotingService; every wait
-is bounded.
+memcached, one key prefix and one secret.  Two more, whose worker threads live as long as
+the process (the example under waitress, and under gunicorn's gthread workers), share a
+private memcached that is restarted and stopped under them.  Clients use amfast's
+RemotingService; every wait is bounded.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from pathlib import Path
 import pytest
 
 from amfast.remoting.client import RemotingFault, RemotingService
+from tests.remoting.test_memcache_managers import (DOWN_LIMIT, RESUME_LIMIT, assert_all_ok,
+                                                   assert_unavailable, attempt,
+                                                   in_every_worker_thread, until_available)
 from tests.servers import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "messaging" / "memcache_server.py"
@@ -26,19 +31,33 @@ WAIT_MS = 2000
 POLL_INTERVAL_MS = 100
 #: The longest any HTTP exchange of these tests may take (s).
 TIMEOUT = 10.0
+#: Worker threads of the waitress and gunicorn processes.
+WORKER_THREADS = 8
 
 
 class ServerProcess:
-    """memcache_server.py in a subprocess; its output goes to a file (a pipe could fill up)."""
+    """The example's channel set served in a subprocess; its output goes to a file (a pipe
+    could fill up).  ``server`` is "dev" or "waitress" (memcache_server.py), or "gunicorn"
+    (gthread workers); ``threads`` is the worker threads of waitress and gunicorn."""
 
-    def __init__(self, mc_servers: list, prefix: str, secret: str):
+    def __init__(self, mc_servers: list, prefix: str, secret: str, server: str = "dev",
+                 threads: int = WORKER_THREADS):
         self.port = free_port()
+        self.threads = threads
         self.log = tempfile.TemporaryFile()
-        cmd = [sys.executable, str(SCRIPT), "--port", str(self.port), "--prefix", prefix,
-               "--secret", secret, "--wait", str(WAIT_MS),
-               "--poll-interval", str(POLL_INTERVAL_MS)]
-        for server in mc_servers:
-            cmd += ["--mc", server]
+        if server == "gunicorn":
+            factory = (f"build_channel_set({mc_servers!r}, {prefix!r}, {secret!r}, "
+                       f"wait={WAIT_MS}, poll_interval={POLL_INTERVAL_MS})")
+            cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(threads),
+                   "-w", "1", "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "2",
+                   "--pythonpath", str(SCRIPT.parent), f"{SCRIPT.stem}:{factory}"]
+        else:
+            cmd = [sys.executable, str(SCRIPT), "--port", str(self.port), "--prefix", prefix,
+                   "--secret", secret, "--wait", str(WAIT_MS),
+                   "--poll-interval", str(POLL_INTERVAL_MS), "--server", server,
+                   "--threads", str(threads)]
+            for mc_server in mc_servers:
+                cmd += ["--mc", mc_server]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT)
 
@@ -61,7 +80,7 @@ class ServerProcess:
         return self.log.read().decode(errors="replace")
 
     def url(self, channel: str = "amf") -> str:
-        return f"http://127.0.0.1:{self.port}/{channel}"
+        return f"http://127.0.0.1:{self.port}/{channel.lstrip('/')}"
 
     def client(self, channel: str = "amf", client_id: str | None = None) -> RemotingService:
         service = RemotingService(self.url(channel), timeout=TIMEOUT)
@@ -255,3 +274,50 @@ def test_neither_process_wrote_a_traceback(servers):
         output = server.output()
         assert "Traceback" not in output, output[-3000:]
         assert server.proc.poll() is None, output[-3000:]
+
+
+# -- memcached restarted and stopped under processes that keep their worker threads -------------
+
+
+@pytest.fixture
+def threaded_servers(memcached_factory):
+    """A private memcached, and two processes sharing it: the example under waitress and
+    under gunicorn's gthread workers, WORKER_THREADS threads each."""
+    pytest.importorskip("waitress")
+    pytest.importorskip("gunicorn")
+    mc = memcached_factory()
+    prefix, secret = f"mt{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    started = [ServerProcess(mc.servers, prefix, secret, server)
+               for server in ("waitress", "gunicorn")]
+    try:
+        for server in started:
+            server.wait_ready()
+        yield mc, started
+    finally:
+        for server in started:
+            server.stop()
+
+
+def test_after_memcached_comes_back_every_thread_of_every_process_serves(threaded_servers):
+    mc, processes = threaded_servers
+    for process in processes:  # every worker thread holds a memcached socket
+        assert_all_ok(in_every_worker_thread(process, "before"))
+
+    mc.restart()  # with no request meanwhile: memcached closed every one of those sockets
+    for process in processes:
+        assert_all_ok([attempt(process.client().ping, DOWN_LIMIT)
+                       for _ in range(2 * process.threads)])
+        assert_all_ok(in_every_worker_thread(process, "after the restart"))
+
+    mc.stop()
+    for process in processes:
+        for _ in range(2 * process.threads):
+            assert_unavailable(attempt(process.client().ping, DOWN_LIMIT))
+    mc.start()  # the same port, empty
+    for process in processes:
+        until_available(process.client().ping)
+        assert_all_ok(in_every_worker_thread(process, "after the outage"))
+    for process in processes:  # a memcached that went away is a fault, not a server error
+        output = process.output()
+        assert "Traceback" not in output, output[-3000:]
+        assert process.proc.poll() is None, output[-3000:]
