@@ -81,9 +81,9 @@ class AsgiChannelSet(ChannelSet):
 
     def __init__(self, service_mapper=None, connection_manager=None, subscription_manager=None,
                  notify_connections: bool = True, clean_freq: int = 300000,
-                 debug: bool = False, workers: int | None = None):
+                 debug: bool = False, max_held: int | None = None, workers: int | None = None):
         ChannelSet.__init__(self, service_mapper, connection_manager, subscription_manager,
-                            notify_connections, clean_freq, debug)
+                            notify_connections, clean_freq, debug, max_held)
         self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         #: The requests being answered now, so that shutdown can wait for them.
@@ -160,7 +160,7 @@ class AsgiChannelSet(ChannelSet):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    async def hold(self, steps: Steps, listen: tuple, receive: Receive,
+    async def drive(self, steps: Steps, listen: tuple, receive: Receive,
                    write: Callable[[bytes], Awaitable[Any]] | None = None) -> Any:
         """Drive the steps of a held poll or stream, woken by notifications for ``listen``.
 
@@ -247,7 +247,7 @@ class AsgiChannel(HttpChannel):
             return packet
         answer = await channel_set.runBlocking(self._dispatchAndAnswer, packet, scope)
         if isinstance(answer, PendingReply):
-            reply = await channel_set.hold(answer.steps(), answer.listen, receive)
+            reply = await channel_set.drive(answer.steps(), answer.listen, receive)
             if reply is None:
                 return None  # the client went away: nobody to answer
             answer = self.answerReply(reply, packet)
@@ -303,7 +303,7 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", self.CONTENT_TYPE.encode("ascii")),
                 (b"cache-control", b"no-cache")]})
-            await self.channel_set.hold(self.stream(connection), (connection.id,), receive,
+            await self.channel_set.drive(self.stream(connection), (connection.id,), receive,
                                         write)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError as exc:

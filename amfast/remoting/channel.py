@@ -44,13 +44,17 @@ class ChannelSet:
     ``notify_connections`` is accepted for AmFast's sake and changes nothing:
     held polls and streams always wake at once for messages published in this
     process (and re-check the store every ``poll_interval`` for the others).
+
+    ``max_held`` bounds the requests held at once across all channels (long-polls
+    and streams; None: no bound).  Past it a long-poll is answered at once with
+    ``DSPollWait`` and a stream open gets 503, as BlazeDS answers.
     """
 
     def __init__(self, service_mapper: ServiceMapper | None = None,
                  connection_manager: ConnectionManager | None = None,
                  subscription_manager: SubscriptionManager | None = None,
                  notify_connections: bool = True, clean_freq: int = 300000,
-                 debug: bool = False):
+                 debug: bool = False, max_held: int | None = None):
         self.service_mapper = ServiceMapper() if service_mapper is None else service_mapper
         self.connection_manager = (MemoryConnectionManager() if connection_manager is None
                                    else connection_manager)
@@ -63,6 +67,9 @@ class ChannelSet:
         self.broker = MessageBroker(self)
         #: True once ``close()`` ran: held polls are answered, streams end.
         self.closing = False
+        self.max_held = max_held
+        self._held = 0
+        self._held_lock = threading.Lock()
         self._channels: dict[str, Channel] = {}
         self._clean_lock = threading.Lock()
         self._last_clean = time.monotonic()
@@ -88,6 +95,23 @@ class ChannelSet:
 
     def __iter__(self) -> Iterator["Channel"]:
         return iter(list(self._channels.values()))
+
+    @property
+    def held(self) -> int:
+        """How many long-polls and streams are held now."""
+        return self._held
+
+    def reserveHold(self) -> bool:
+        """Count one more held request, unless ``max_held`` are held already."""
+        with self._held_lock:
+            if self.max_held is not None and self._held >= self.max_held:
+                return False
+            self._held += 1
+            return True
+
+    def releaseHold(self) -> None:
+        with self._held_lock:
+            self._held -= 1
 
     def close(self) -> None:
         """Answer every held poll and end every open stream (the server is stopping)."""
@@ -327,18 +351,23 @@ class HttpChannel(Channel):
     # -- held polls ----------------------------------------------------------------
 
     def holdPoll(self, connection: Connection) -> PollRefused | None:
-        """Take a slot to hold a poll of ``connection`` (None), or say why not."""
+        """Take a slot to hold a poll of ``connection`` (None), or say why not: this
+        channel's ``max_waiting_polls`` or its channel set's ``max_held`` is reached."""
         with self._waiting_lock:
             if connection.id in self._waiting:
                 return PollRefused.DUPLICATE
-            if len(self._waiting) >= self.max_waiting_polls:
+            if len(self._waiting) >= self.max_waiting_polls or \
+                    not self.channel_set.reserveHold():
                 return PollRefused.BUSY
             self._waiting.add(connection.id)
         return None
 
     def releasePoll(self, connection: Connection) -> None:
         with self._waiting_lock:
+            if connection.id not in self._waiting:
+                return
             self._waiting.discard(connection.id)
+        self.channel_set.releaseHold()
 
     # -- HTTP, for every transport --------------------------------------------------
 

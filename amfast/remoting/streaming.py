@@ -83,7 +83,7 @@ class StreamingHttpChannel(HttpChannel):
         with self._lock:
             if connection.id in self._streams:
                 return plain(400, "This connection already has an open stream.\n")
-            if len(self._streams) >= self.max_streams:
+            if len(self._streams) >= self.max_streams or not self.channel_set.reserveHold():
                 return plain(503, "Too many open streams.\n")
             self._streams.add(connection.id)
             self._closing.discard(connection.id)
@@ -100,8 +100,11 @@ class StreamingHttpChannel(HttpChannel):
     def releaseStream(self, connection: Connection) -> None:
         """Free the stream's slot (the transport calls it when the stream is over)."""
         with self._lock:
+            if connection.id not in self._streams:
+                return
             self._streams.discard(connection.id)
             self._closing.discard(connection.id)
+        self.channel_set.releaseHold()
 
     def frame(self, msg: AbstractMessage) -> bytes:
         return frame(self.endpoint.encode(msg, amf3=True))

@@ -27,7 +27,23 @@ def _response(answer: HttpAnswer) -> Response:
 
 
 class WsgiChannelSet(ChannelSet):
-    """A WSGI application: the request path (``/<channel name>``) selects the channel."""
+    """A WSGI application: the request path (``/<channel name>``) selects the channel.
+
+    A held long-poll or an open stream holds one of the server's threads, so at most
+    ``max_held`` (default ``DEFAULT_MAX_HELD``) are held at once, leaving threads to
+    RPC: waitress starts 4 threads, gunicorn's threaded workers as many as told.
+    Raise it to what the server can spare (``amfast.remoting.wsgi_server``, a thread
+    per request, can hold many); for thousands of push clients use the ASGI
+    channel set.
+    """
+
+    DEFAULT_MAX_HELD = 2
+
+    def __init__(self, service_mapper=None, connection_manager=None, subscription_manager=None,
+                 notify_connections: bool = True, clean_freq: int = 300000,
+                 debug: bool = False, max_held: int | None = DEFAULT_MAX_HELD):
+        ChannelSet.__init__(self, service_mapper, connection_manager, subscription_manager,
+                            notify_connections, clean_freq, debug, max_held)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         name = environ.get("PATH_INFO", "").strip("/")

@@ -5,7 +5,7 @@ Run (memcached listening on 127.0.0.1:11211), two processes sharing everything:
   python examples/messaging/memcache_server.py --port 8002 --secret s3cret --server waitress
 or under gunicorn's threaded workers, from examples/messaging:
   gunicorn -k gthread --threads 8 -b 127.0.0.1:8003 \
-      'memcache_server:build_channel_set(["127.0.0.1:11211"], "chat", "s3cret")'
+      'memcache_server:build_channel_set(["127.0.0.1:11211"], "chat", "s3cret", max_held=6)'
 Same channels (amf, longpoll, streaming), destination 'chat' and ChatService.announce(text)
 as server.py, plus: login (any user, password --password), ChatService.whoami() (secure:
 the logged-in user), SessionService.set(name, value) / SessionService.get(name) (session
@@ -34,12 +34,15 @@ class ChatChannelSet(WsgiChannelSet):
 
 
 def build_channel_set(mc_servers, prefix: str, secret: str | None, password: str = "chat",
-                      wait: int = 20000, poll_interval: int = 500) -> ChatChannelSet:
+                      wait: int = 20000, poll_interval: int = 500,
+                      max_held: int | None = WsgiChannelSet.DEFAULT_MAX_HELD) -> ChatChannelSet:
+    """``max_held``: the long-polls and streams held at once, each taking a server thread."""
     channel_set = ChatChannelSet(
         connection_manager=MemcacheConnectionManager(mc_servers=mc_servers, key_prefix=prefix,
                                                      secret=secret),
         subscription_manager=MemcacheSubscriptionManager(mc_servers=mc_servers,
-                                                         key_prefix=prefix))
+                                                         key_prefix=prefix),
+        max_held=max_held)
     channel_set.password = password
     channel_set.mapChannel(WsgiChannel("amf"))
     # poll_interval: how often a held poll looks for messages other processes published.
@@ -91,10 +94,19 @@ def main() -> None:
     parser.add_argument("--server", choices=("dev", "waitress"), default="dev",
                         help="amfast's development server (a thread per request), or waitress")
     parser.add_argument("--threads", type=int, default=8, help="waitress's worker threads")
+    parser.add_argument("--max-held", type=int,
+                        help="long-polls and streams held at once, a thread each (default: "
+                             "waitress's threads less two; unbounded on the development "
+                             "server, which makes a thread per request)")
     args = parser.parse_args()
 
+    # Held requests take a thread each: leave waitress two for RPC; the development
+    # server makes a thread per request.
+    max_held = args.max_held
+    if max_held is None and args.server == "waitress":
+        max_held = max(1, args.threads - 2)
     channel_set = build_channel_set(args.mc or ["127.0.0.1:11211"], args.prefix, args.secret,
-                                    args.password, args.wait, args.poll_interval)
+                                    args.password, args.wait, args.poll_interval, max_held)
     print(f"Chat on destination 'chat' at http://127.0.0.1:{args.port}/ "
           f"(memcached {', '.join(channel_set.connection_manager.mc_servers)}, "
           f"prefix {args.prefix!r})", flush=True)

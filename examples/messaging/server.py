@@ -16,7 +16,8 @@ from amfast.remoting.wsgi_server import make_server
 
 
 def build_channel_set() -> WsgiChannelSet:
-    channel_set = WsgiChannelSet()
+    # The development server gives every request a thread: held requests starve nothing.
+    channel_set = WsgiChannelSet(max_held=1000)
     channel_set.mapChannel(WsgiChannel("amf"))
     channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=20000))
     channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=5000))

@@ -236,7 +236,8 @@ class E2EError(Exception):
 
 
 def build_channel_set(recorder: Recorder) -> E2EChannelSet:
-    channel_set = E2EChannelSet()
+    # Served by the development server, a thread per request: no bound on held requests.
+    channel_set = E2EChannelSet(max_held=None)
     polling = WsgiChannel("amf")
     channel_set.mapChannel(polling)
     channel_set.mapChannel(WsgiChannel("amf-longpoll", wait_interval=LONGPOLL_WAIT))

@@ -84,12 +84,14 @@ def build_messaging_channel_set(channel_set_class: type = AuthChannelSet, *,
                                 secure: bool = False, ttl: int = 30000,
                                 max_messages: int = 10000, clean_freq: int = 300000,
                                 long_wait: int = LONG_WAIT, heart: int = HEART,
-                                poll_interval: int = 500) -> Any:
+                                poll_interval: int = 500, max_held: int | None = None) -> Any:
+    """``max_held`` None: these suites hold fewer requests than their servers have threads
+    (the bound itself is tested in test_push_limits.py)."""
     channel_set = channel_set_class(
         connection_manager=MemoryConnectionManager(connection_params=connection_params),
         subscription_manager=MemorySubscriptionManager(secure=secure, ttl=ttl,
                                                        max_messages=max_messages),
-        clean_freq=clean_freq)
+        clean_freq=clean_freq, max_held=max_held)
     channel_set.mapChannel(WsgiChannel("amf"))
     channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=long_wait,
                                        poll_interval=poll_interval))

@@ -899,7 +899,7 @@ def serve_channel_set(serve_wsgi, servers: list, prefix: str, secret: str = "tes
     re-checked every 100 ms) and streaming; login correct/correct; service svc: remember,
     recall (session), secret (secure)."""
     cm, sm = make_pair(servers, prefix, secret=secret)
-    channel_set = AuthChannelSet(connection_manager=cm, subscription_manager=sm)
+    channel_set = AuthChannelSet(connection_manager=cm, subscription_manager=sm, max_held=None)
     channel_set.mapChannel(WsgiChannel("amf"))
     channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=5000, poll_interval=100))
     channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=300,

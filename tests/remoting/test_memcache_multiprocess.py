@@ -47,7 +47,8 @@ class ServerProcess:
         self.log = tempfile.TemporaryFile()
         if server == "gunicorn":
             factory = (f"build_channel_set({mc_servers!r}, {prefix!r}, {secret!r}, "
-                       f"wait={WAIT_MS}, poll_interval={POLL_INTERVAL_MS})")
+                       f"wait={WAIT_MS}, poll_interval={POLL_INTERVAL_MS}, "
+                       f"max_held={threads - 1})")
             cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(threads),
                    "-w", "1", "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "2",
                    "--pythonpath", str(SCRIPT.parent), f"{SCRIPT.stem}:{factory}"]
@@ -55,7 +56,7 @@ class ServerProcess:
             cmd = [sys.executable, str(SCRIPT), "--port", str(self.port), "--prefix", prefix,
                    "--secret", secret, "--wait", str(WAIT_MS),
                    "--poll-interval", str(POLL_INTERVAL_MS), "--server", server,
-                   "--threads", str(threads)]
+                   "--threads", str(threads), "--max-held", str(threads - 1)]
             for mc_server in mc_servers:
                 cmd += ["--mc", mc_server]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,

@@ -37,7 +37,8 @@ DEADLINE = 45.0
 
 def build() -> WsgiChannelSet:
     channel_set = WsgiChannelSet(
-        subscription_manager=MemorySubscriptionManager(ttl=600000, max_messages=100000))
+        subscription_manager=MemorySubscriptionManager(ttl=600000, max_messages=100000),
+        max_held=None)  # the server below has a thread for each held request
     channel_set.mapChannel(WsgiChannel("amf"))
     channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=2000, poll_interval=500))
     channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=1000))

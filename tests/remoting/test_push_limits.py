@@ -261,3 +261,48 @@ def test_publishing_to_many_destinations_nobody_reads_keeps_memory_bounded(serve
     manager = served.channel_set.subscription_manager
     stored = sum(len(log.entries) for log in manager._logs.values())
     assert stored <= 50 and len(manager._logs) <= 50, (len(manager._logs), stored)
+
+
+# ============================================================================= max_held
+
+
+@pytest.mark.parametrize("threads", [4, 16])
+def test_under_waitress_held_requests_never_starve_rpc(threads):
+    """Under waitress's default 4 worker threads and under 16, streams and long-polls are
+    held at most ``max_held`` at once (WsgiChannelSet's default: 2): RPC keeps being
+    answered, the next long-polls get DSPollWait and the next stream opens 503."""
+    pytest.importorskip("waitress")
+    from amfast.remoting.wsgi_channel import WsgiChannelSet
+    from tests.conftest import wsgi_servers
+    from tests.remoting.conftest import MessagingServer
+
+    channel_set = build_messaging_channel_set(max_held=WsgiChannelSet.DEFAULT_MAX_HELD)
+    with wsgi_servers("waitress", threads) as serve:
+        served = MessagingServer(serve(channel_set), channel_set)
+        try:
+            attempts = threads + 2
+            pollers = [connected(served, "longpoll") for _ in range(attempts)]
+            for poller in pollers:
+                poller.subscribe("push")
+            results: list = []
+            poll_threads = [poll_in_thread(p, results) for p in pollers]
+            streamer = connected(served)
+            streamer.subscribe("push")
+            assert wait_until(lambda: len(results) >= attempts - channel_set.max_held
+                              and channel_set.held == channel_set.max_held, TIMEOUT)
+            refused = [reply for reply, _ in results]
+            assert all(r.headers.get(CommandMessage.POLL_WAIT_HEADER) for r in refused)
+            stream = served.stream(streamer.dsid)
+            assert stream.status == 503
+            for n in range(5):
+                started = time.monotonic()
+                reply = connected(served).call("svc", "echo", n)
+                assert reply.body == n and time.monotonic() - started < 1
+            served.channel_set.publishObject("to the held", "push")
+            for thread in poll_threads:
+                thread.join(TIMEOUT)
+            delivered = [polled(reply) for reply, _ in results if polled(reply)]
+            assert len(delivered) == channel_set.max_held
+            assert wait_until(lambda: channel_set.held == 0, TIMEOUT)
+        finally:
+            served.close_streams()
