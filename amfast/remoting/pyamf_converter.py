@@ -1,63 +1,42 @@
 """py3amf (the maintained Python 3 PyAMF) as amfast's second codec.
 
 ``PyAmfCodec`` reads and writes values and remoting packets with py3amf's own
-``amf0``/``amf3`` Encoder and Decoder.  A translation layer, through the hooks
-py3amf offers (the context, class aliases, the type dispatch and single read
-or write methods), makes them give and take amfast's values (docs/codec.md):
-dicts are anonymous objects, unknown aliases ``TypedObject``, ByteArrays
-``AsByteArray``, Vectors and Dictionaries ``AsVector``/``AsDictionary``, dates
-naive UTC with whole milliseconds, XML parsed without DTDs; ArrayCollection and
-ObjectProxy unwrap (and wrap with ``use_collections``/``use_proxies``).  It also
-applies the ``amfast.decoder.Decoder`` budgets (``max_depth``,
-``max_elements``...) and ``xml_type``.  ``PyAmfEndpoint`` serves channels with it.
+``amf0``/``amf3`` Encoder and Decoder.  Through the hooks py3amf offers (the
+type dispatch, the contexts and their class aliases, single read or write
+methods) they give and take amfast's values (docs/codec.md) and apply the
+``amfast.decoder.Decoder`` budgets and ``xml_type``.  Vectors and Dictionaries,
+which py3amf does not handle, get their own read and write methods.
+``PyAmfEndpoint`` serves channels with it.
 
-Class mapping
--------------
-A codec looks an alias (decoding) or a class (encoding, nearest mapped base
-class first, as ``ClassDefMapper`` does) up in this order:
+Class mapping: an alias (decoding) or a class (encoding, nearest mapped base
+class first) is looked up in the codec's ``ClassDefMapper`` (which knows the Flex
+messages and their small forms), then in ``pyamf.CLASS_CACHE`` (classes mapped
+with ``register_class_def`` below or ``pyamf.register_class``, those for their
+exact class only; py3amf's own classes are not used for decoding), then (decoding)
+in the class loaders the user registered with ``pyamf.register_class_loader``.
+Nothing else: unlike ``pyamf.load_class``, no module is imported because of a name
+in the input.  ``pyamf.TYPE_MAP`` and ``ALIAS_TYPES`` are not consulted.
 
-1. its own ``ClassDefMapper`` (the Flex messages, their small forms DSA/DSC/DSK,
-   ArrayCollection/ObjectProxy and ``Error`` are in every mapper).  These become
-   ``ClassDefAlias`` objects of the codec: nothing is registered in py3amf;
-2. ``pyamf.CLASS_CACHE``: classes mapped with ``register_class_def`` /
-   ``register_class_mapper`` below, and with ``pyamf.register_class`` directly
-   (those only for their exact class, as py3amf does).  Registrations of
-   py3amf's own classes (``pyamf.flex``, ...) are not used for decoding;
-3. (decoding) class loaders registered with ``pyamf.register_class_loader``,
-   except py3amf's own ``flex_loader`` and ``blaze_loader``.
+An ``ExternClassDef`` (the small Flex messages too) runs ``readExternal`` and
+``writeExternal`` once per object, with an amfast context bridged to py3amf's
+stream: raw bytes go to the stream, values are read and written by py3amf with
+the stream's reference tables.  Values written pass through amfast's codec first,
+so a list or dict shared between an external form and the rest of the message is
+written twice (as equal values).
 
-Nothing else: unlike ``pyamf.load_class``, no module is ever imported because of
-a name in the input.  ``pyamf.TYPE_MAP`` and ``ALIAS_TYPES`` are not consulted.
+Nesting is bounded by ``max_depth`` and, as py3amf recurses in Python, by Python's
+recursion limit (some 300 levels): both are a ``DecodeError``.  Failures are
+amfast's ``DecodeError`` and ``EncodeError``; exceptions raised by user code while
+encoding (properties, ClassDefs) pass.
 
-Externalizable classes (``ExternClassDef``, the small Flex messages included)
-run ``readExternal``/``writeExternal`` once per object with an amfast context
-bridged to py3amf's stream: raw reads and writes go to the stream, and values
-are read and written by py3amf with the stream's reference tables.  Written
-values pass through amfast's codec first (a list or dict shared between an
-external form and the rest of the message is written twice: equal values).
-
-Nesting is bounded by ``max_depth`` and, since py3amf recurses in Python, by
-Python's recursion limit (about 300 levels by default): both are a
-``DecodeError``.  Failures are amfast's ``DecodeError`` and ``EncodeError``;
-exceptions raised by user code while encoding (properties, ClassDefs) pass.
-
-What is registered in py3amf globally, and why
-----------------------------------------------
-* Importing this module (or ``pyamf_endpoint``) registers nothing.  It imports
-  ``pyamf.amf0``, ``pyamf.amf3`` and ``pyamf.remoting``, whose own import-time
-  registrations (``ByteArray``, ``ErrorFault``, ``Server.Call.Failed``) happen
-  as with any use of py3amf.  py3amf's Flex aliases are left alone (AmFast
-  replaced them process-wide; amfast does not): ``pyamf.flex`` is not imported.
-* ``register_class_def(class_def)`` puts a ``ClassDefAlias`` in
-  ``pyamf.CLASS_CACHE`` under the ClassDef's alias and class: that is what it is
-  asked to do, make py3amf itself (``pyamf.encode``, ``pyamf.remoting``) and
-  every PyAmfEndpoint map that class.  ``register_class_mapper`` does so for each
-  ClassDef of a mapper that is not built in; ``unregister_*`` undo it.  (Stock
-  py3amf cannot run an ``ExternClassDef``: it calls ``__readamf__``/``__writeamf__``
-  on the instance.  PyAmfCodec can.)
-* Only a class loader the user registered, when it returns a class for an
-  alias, gets it registered with ``pyamf.register_class``, as ``pyamf.load_class``
-  would do.
+What is registered in py3amf globally: nothing on import (py3amf's own modules
+register what they always do; ``pyamf.flex`` is not imported, so py3amf's Flex
+aliases stay as they are, unlike AmFast).  ``register_class_def`` puts a
+``ClassDefAlias`` in ``pyamf.CLASS_CACHE`` under the alias and the class, as asked:
+py3amf itself and every PyAmfEndpoint then map the class (stock py3amf cannot run
+an ``ExternClassDef``); ``unregister_class_def`` undoes it.  A class a user's class
+loader returns is registered with ``pyamf.register_class``, as ``pyamf.load_class``
+does.
 """
 from __future__ import annotations
 
@@ -103,51 +82,38 @@ class PyAmfConversionError(AmFastError):
 
 _DOUBLE = struct.Struct(">d")
 _VERSIONS = (Packet.FLASH_8, Packet.FLASH_COM, Packet.FLASH_9)
-_STATUS_SUFFIXES = tuple(pyamf.remoting.STATUS_CODES.items())
-#: AMF3 markers py3amf has no reader or writer for (Vector.<int|uint|Number|Object>).
-_VECTOR_MARKERS = {b"\x0d": "int", b"\x0e": "uint", b"\x0f": "double", b"\x10": "object"}
-_VECTOR_KIND_MARKERS = {kind: marker for marker, kind in _VECTOR_MARKERS.items()}
-_VECTOR_FORMATS = {"int": ("i", 4), "uint": ("I", 4), "double": ("d", 8)}
-_AMF3_DICTIONARY = b"\x11"
+_VECTORS = {b"\x0d": "int", b"\x0e": "uint", b"\x0f": "double", b"\x10": "object"}
+_VECTOR_MARKERS = {kind: marker for marker, kind in _VECTORS.items()}
+_VECTOR_ITEMS = {"int": ("i", 4), "uint": ("I", 4), "double": ("d", 8)}
+_DICTIONARY = b"\x11"
 
 
 # ============================================================================== aliases
 
 
 class _Alias(pyamf.ClassAlias):
-    """A ``pyamf.ClassAlias`` complete as built.
-
-    py3amf's own compiling would register the base classes in py3amf and sort
-    the sealed names; these keep the order they are given and register nothing.
-    """
+    """A ``pyamf.ClassAlias`` complete as built: py3amf's compiling would register base
+    classes in py3amf and sort the sealed names."""
 
     def __init__(self, klass: type, name: str, static_attrs=(), dynamic: bool = True,
-                 external: bool = False, amf3: bool = True):
-        self.klass = klass
-        self.alias = name
-        self.anonymous = not name
+                 external: bool = False, amf3: bool = False):
+        self.klass, self.alias, self.anonymous = klass, name, not name
         self.static_attrs = list(static_attrs)
-        self.static_attrs_set = set(self.static_attrs)
-        self.dynamic = dynamic
-        self.sealed = not dynamic
-        self.external = external
-        self.amf3 = amf3
-        # None: py3amf's ClassDefinition then takes a non-dynamic alias as sealed.
+        self.dynamic, self.sealed, self.external, self.amf3 = dynamic, not dynamic, external, amf3
+        # None makes py3amf's ClassDefinition take a non-dynamic alias as sealed.
         self.encodable_properties = self.decodable_properties = None
         self.exclude_attrs = self.readonly_attrs = self.proxy_attrs = None
-        self.synonym_attrs = {}
-        self.bases = []
-        self._compiled = True
+        self.synonym_attrs, self.bases, self._compiled = {}, [], True
 
     def compile(self) -> None:
-        """Nothing to compile (see the class docstring)."""
+        """Nothing to compile."""
 
     def applyAttributes(self, obj: Any, attrs: dict, codec: Any = None) -> None:
         obj.update(attrs)
 
 
 def _named(items: Any, codec: Any) -> dict:
-    """Members as ``{str: value}``; AMF3 cannot carry an empty name (it ends the members)."""
+    """Members by ``str`` name; AMF3 cannot carry an empty name (it ends the members)."""
     attrs = {key if type(key) is str else str(key): value for key, value in items}
     if "" in attrs and isinstance(codec, pyamf.amf3.Encoder):
         raise EncodeError("AMF3 objects cannot carry an empty member name")
@@ -159,20 +125,17 @@ def _include_private(codec: Any) -> bool:
 
 
 class _ObjectAlias(_Alias):
-    """Anonymous objects (a dict, or any instance's attributes) and unmapped typed objects."""
+    """Anonymous objects (a dict or an instance's attributes) and unmapped typed objects."""
 
     def __init__(self, name: str = "", static_attrs=(), dynamic: bool = True):
-        _Alias.__init__(self, TypedObject if name else dict, name, static_attrs, dynamic,
-                        amf3=False)
+        _Alias.__init__(self, TypedObject if name else dict, name, static_attrs, dynamic)
 
     def createInstance(self, codec: Any = None) -> Any:
-        if self.alias:
-            return TypedObject(self.alias, self.static_attrs, self.dynamic)
-        return {}
+        return TypedObject(self.alias, self.static_attrs, self.dynamic) if self.alias else {}
 
     def getEncodableAttributes(self, obj: Any, codec: Any = None) -> dict:
         if isinstance(obj, TypedObject):
-            attrs = _named(((name, obj.get(name)) for name in self.static_attrs), codec)
+            attrs = {name: obj.get(name) for name in self.static_attrs}
             attrs.update(_named(obj.items(), codec))
             return attrs
         if isinstance(obj, dict):
@@ -187,17 +150,13 @@ _ANONYMOUS = _ObjectAlias()
 
 
 class _Held:
-    """Stands for an externalizable object while py3amf reads or writes its form.
-
-    py3amf calls ``__readamf__``/``__writeamf__`` on the object itself; this
-    object has them and hands the work to its alias.
-    """
+    """Stands for an externalizable object while py3amf reads or writes its form (py3amf
+    calls ``__readamf__``/``__writeamf__`` on the object; this hands them to the alias)."""
 
     __slots__ = ("alias", "value")
 
     def __init__(self, alias: "ClassDefAlias", value: Any = None):
-        self.alias = alias
-        self.value = value
+        self.alias, self.value = alias, value
 
     def __readamf__(self, data_input: Any) -> None:
         self.value = self.alias.read_external(data_input.decoder)
@@ -209,9 +168,9 @@ class _Held:
 class ClassDefAlias(_Alias):
     """A ``pyamf.ClassAlias`` that maps a class the way an amfast ``ClassDef`` says.
 
-    Sealed names keep the ClassDef's order, instances are made with
-    ``getInstance`` and filled with ``applyAttrVals``, ``encode_types`` and
-    ``decode_types`` apply, and an ``ExternClassDef`` reads and writes its form.
+    Sealed names keep the ClassDef's order, instances come from ``getInstance`` and
+    are filled by ``applyAttrVals``, ``encode_types``/``decode_types`` apply, and an
+    ``ExternClassDef`` reads and writes its own form.
     """
 
     def __init__(self, class_def: ClassDef):
@@ -228,19 +187,18 @@ class ClassDefAlias(_Alias):
         if self.dynamic:
             attrs.update(_named(class_def.getDynamicAttrVals(
                 obj, _include_private(codec)).items(), codec))
-        if class_def.encode_types:
-            for name, convert in class_def.encode_types.items():
-                if name in attrs:
-                    attrs[name] = convert(attrs[name])
+        for name, convert in (class_def.encode_types or {}).items():
+            if name in attrs:
+                attrs[name] = convert(attrs[name])
         return attrs
 
     def applyAttributes(self, obj: Any, attrs: dict, codec: Any = None) -> None:
+        # Stock py3amf hands names over as bytes.
         attrs = {key.decode() if isinstance(key, bytes) else key: value
                  for key, value in attrs.items()}
-        if self.class_def.decode_types:
-            for name, convert in self.class_def.decode_types.items():
-                if name in attrs:
-                    attrs[name] = convert(attrs[name])
+        for name, convert in (self.class_def.decode_types or {}).items():
+            if name in attrs:
+                attrs[name] = convert(attrs[name])
         self.class_def.applyAttrVals(obj, attrs)
 
     def createInstance(self, codec: Any = None) -> Any:
@@ -250,8 +208,7 @@ class ClassDefAlias(_Alias):
 
     def read_external(self, decoder: "Amf3Decoder") -> Any:
         obj = self.class_def.getInstance()
-        # The form may refer to the object it fills.
-        decoder.context.setObject(decoder.context.lastSlot(), obj)
+        decoder.context.setObject(decoder.context.lastSlot(), obj)  # the form may refer to it
         self.class_def.readExternal(obj, _ReadBridge(decoder))
         return obj
 
@@ -266,8 +223,7 @@ class _ProxyAlias(ClassDefAlias):
 
     def read_external(self, decoder: "Amf3Decoder") -> Any:
         context = decoder.context
-        slot = context.lastSlot()
-        context.proxy_slot = slot
+        context.proxy_slot = slot = context.lastSlot()
         value = decoder.readElement()
         context.proxy_slot = None
         context.setObject(slot, value)
@@ -280,8 +236,8 @@ class _ProxyAlias(ClassDefAlias):
             encoder.write_object(value, _ANONYMOUS)
 
 
-_PROXY_ALIASES = {alias: _ProxyAlias(_ProxyClassDef(alias))
-                  for alias in (ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS)}
+_PROXIES = {alias: _ProxyAlias(_ProxyClassDef(alias))
+            for alias in (ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS)}
 
 
 def class_def_alias(class_def: ClassDef) -> ClassDefAlias:
@@ -289,7 +245,7 @@ def class_def_alias(class_def: ClassDef) -> ClassDefAlias:
     if not isinstance(class_def, ClassDef):
         raise PyAmfConversionError(f"not a ClassDef: {class_def!r}")
     if isinstance(class_def, _ProxyClassDef):
-        return _PROXY_ALIASES[class_def.alias]
+        return _PROXIES[class_def.alias]
     return ClassDefAlias(class_def)
 
 
@@ -299,26 +255,22 @@ def class_def_alias(class_def: ClassDef) -> ClassDefAlias:
 def register_class_def(class_def: ClassDef) -> ClassDefAlias:
     """Map a ClassDef in py3amf (``pyamf.CLASS_CACHE``), as ``pyamf.register_class`` does.
 
-    Every PyAmfEndpoint and py3amf itself then encode and decode the class as
-    amfast's codec does.  An alias that py3amf maps to another class raises
-    ``PyAmfConversionError``; registering a ClassDef again replaces the earlier one.
+    An alias that py3amf maps to another class raises ``PyAmfConversionError``;
+    registering a ClassDef again replaces the earlier one.
     """
     alias = class_def_alias(class_def)
+    cache = pyamf.CLASS_CACHE
     for key in (class_def.alias, class_def.class_):
-        current = pyamf.CLASS_CACHE.get(key)
+        current = cache.get(key)
         if current is not None and not isinstance(current, ClassDefAlias) and \
                 current.klass is not class_def.class_:
             raise PyAmfConversionError(
                 f"alias {class_def.alias!r} is already registered in py3amf for {current.klass!r}")
     for key in (class_def.alias, class_def.class_):
-        old = pyamf.CLASS_CACHE.get(key)
+        old = cache.get(key)
         if isinstance(old, ClassDefAlias):
-            # Drop the other key of an earlier registration this one replaces.
-            for other in (old.class_def.alias, old.class_def.class_):
-                if pyamf.CLASS_CACHE.get(other) is old:
-                    del pyamf.CLASS_CACHE[other]
-    pyamf.CLASS_CACHE[class_def.alias] = alias
-    pyamf.CLASS_CACHE[class_def.class_] = alias
+            unregister_class_def(old.class_def)  # both keys of the one this replaces
+    cache[class_def.alias] = cache[class_def.class_] = alias
     return alias
 
 
@@ -346,11 +298,6 @@ def unregister_class_mapper(class_mapper: ClassDefMapper) -> None:
 _PYAMF_LOADERS = (pyamf.flex_loader, pyamf.blaze_loader)
 
 
-def _is_pyamf_own(klass: Any) -> bool:
-    module = getattr(klass, "__module__", "") or ""
-    return module == "pyamf" or module.startswith(("pyamf.", "cpyamf"))
-
-
 class _Mapping:
     """Which ClassAlias describes a class or an alias, for one codec (see the module doc)."""
 
@@ -365,13 +312,11 @@ class _Mapping:
         return alias
 
     def by_class(self, klass: type) -> Any:
-        mapper = self.class_def_mapper
-        cache = pyamf.CLASS_CACHE
         for base in klass.__mro__:
-            class_def = mapper.getClassDefByClass(base)
+            class_def = self.class_def_mapper.getClassDefByClass(base)
             if class_def is not None and class_def.class_ is base:
                 return self._local_alias(class_def)
-            registered = cache.get(base)
+            registered = pyamf.CLASS_CACHE.get(base)
             if registered is not None and (isinstance(registered, ClassDefAlias) or base is klass):
                 return registered
         return None
@@ -381,37 +326,34 @@ class _Mapping:
         if class_def is not None:
             return self._local_alias(class_def)
         registered = pyamf.CLASS_CACHE.get(name)
-        if registered is not None and (isinstance(registered, ClassDefAlias)
-                                       or not _is_pyamf_own(registered.klass)):
+        module = getattr(getattr(registered, "klass", None), "__module__", "") or ""
+        if registered is not None and (isinstance(registered, ClassDefAlias) or not (
+                module == "pyamf" or module.startswith(("pyamf.", "cpyamf")))):
             return registered
         for loader in list(pyamf.CLASS_LOADERS):
-            if loader in _PYAMF_LOADERS:
-                continue
-            found = loader(name)
-            if found is None:
-                continue
+            found = None if loader in _PYAMF_LOADERS else loader(name)
             if isinstance(found, pyamf.ClassAlias):
-                pyamf.CLASS_CACHE[found.alias] = found
-                pyamf.CLASS_CACHE[found.klass] = found
+                pyamf.CLASS_CACHE[found.alias] = pyamf.CLASS_CACHE[found.klass] = found
                 return found
             if isinstance(found, type):
                 return pyamf.register_class(found, name)
-            raise TypeError("Expecting class object or ClassAlias from loader")
+            if found is not None:
+                raise TypeError("Expecting class object or ClassAlias from loader")
         return None
 
 
-# ========================================================================= the bridges
+# ========================================================================== the bridges
 
 
 class _Pull(ExternClassDef):
-    """The tokens of a read bridge: decoding one gives the next value py3amf reads."""
+    """A read bridge's tokens (and their class mapping): each one is the next value
+    py3amf reads."""
 
     def __init__(self, decoder: "Amf3Decoder"):
         ExternClassDef.__init__(self, object, "p", _built_in=True)
         self.decoder = decoder
 
     def getClassDefByAlias(self, alias: str) -> "_Pull":
-        """A read bridge's whole class mapping: every token is this."""
         return self
 
     def getInstance(self) -> Any:
@@ -421,18 +363,14 @@ class _Pull(ExternClassDef):
         """Nothing: the value came whole from py3amf."""
 
 
-#: An externalizable object with the inline trait "p", then objects referring to that trait.
-_TOKEN_HEAD = b"\x0a\x07\x03p"
-_TOKEN = b"\x0a\x01"
+#: An externalizable object of the inline trait "p", then objects of that trait.
+_TOKEN_HEAD, _TOKEN = b"\x0a\x07\x03p", b"\x0a\x01"
 
 
 class _ReadBridge(DecoderContext):
-    """The amfast context an ``ExternClassDef.readExternal`` reads its form from.
-
-    ``read(n)`` takes raw bytes from py3amf's stream.  ``amfast.decode.decode``
-    decodes the context's own buffer: a run of tokens, each of which is the
-    next value py3amf reads from the stream (with its reference tables).
-    """
+    """The amfast context ``readExternal`` reads from: ``read(n)`` takes raw bytes from
+    py3amf's stream, and ``amfast.decode.decode`` decodes tokens standing for the values
+    py3amf reads next (with the stream's reference tables)."""
 
     def __init__(self, decoder: "Amf3Decoder"):
         self._stream = decoder.stream
@@ -445,11 +383,8 @@ class _ReadBridge(DecoderContext):
 
 
 class _Passed(ExternClassDef):
-    """What a write bridge keeps out of amfast's codec: every value but plain data.
-
-    Written, such a value is only noted (its form is empty); read back, it is
-    the same object, which py3amf then writes.
-    """
+    """What a write bridge keeps out of amfast's codec (all but plain data), and its class
+    mapping: written, an object is only noted; read back, it is the same object."""
 
     def __init__(self):
         ExternClassDef.__init__(self, object, "p", _built_in=True)
@@ -457,7 +392,6 @@ class _Passed(ExternClassDef):
         self._next = 0
 
     def getClassDefByClass(self, class_: type) -> "_Passed":
-        """A write bridge's whole class mapping: every class amfast's codec looks up."""
         return self
 
     getClassDefByAlias = getClassDefByClass
@@ -466,21 +400,17 @@ class _Passed(ExternClassDef):
         self.kept.append(obj)
 
     def getInstance(self) -> Any:
-        obj = self.kept[self._next]
         self._next += 1
-        return obj
+        return self.kept[self._next - 1]
 
     def readExternal(self, obj: Any, context: Any) -> None:
         """Nothing: the object is the one written."""
 
 
 class _WriteBridge(EncoderContext):
-    """The amfast context an ``ExternClassDef.writeExternal`` writes its form to.
-
-    Raw writes are kept apart with their place among the values; values go
-    through amfast's codec (objects kept by identity, see ``_Passed``).
-    ``replay`` then writes both to py3amf's stream, values by py3amf.
-    """
+    """The amfast context ``writeExternal`` writes to: raw writes are kept with their
+    place among the values, which amfast's codec writes; ``replay`` writes both to
+    py3amf's stream, the values by py3amf."""
 
     def __init__(self):
         self._passed = _Passed()
@@ -499,79 +429,70 @@ class _WriteBridge(EncoderContext):
             encoder.stream.write(raw)
 
 
-# ============================================================================ decoding
-
-
-def _limit(message: str, stream: Any) -> DecodeError:
-    """A decoding budget is exceeded."""
-    return DecodeError(message, stream.tell())
+# ============================================================================= decoding
 
 
 class _Budget:
-    """The decoding budgets of one call (``amfast.decoder.DEFAULT_LIMITS``), as py3amf reads."""
+    """The decoding budgets of one call (``amfast.decoder.DEFAULT_LIMITS``)."""
 
-    def __init__(self, codec: "PyAmfCodec", stream: Any):
+    def __init__(self, codec: "PyAmfCodec", stream: BufferedByteStream):
         self.__dict__.update(codec.limits)
-        self.xml_type = codec.xml_type
-        self.aware_datetimes = codec.aware_datetimes
-        self.stream = stream
-        self.nodes = 0
-        self.depth = 0
-        self._tokens: bytes | None = None
+        self.codec, self.stream = codec, stream
+        self.nodes = self.depth = 0
+        self._tokens = b""
+
+    def over(self, message: str) -> DecodeError:
+        """The error for a budget exceeded."""
+        return DecodeError(message, self.stream.tell())
 
     def count(self, n: int, item_bytes: int = 1) -> int:
         """A declared count: within ``max_elements`` and the bytes left."""
         if n > self.max_elements:
-            raise _limit(f"{n} elements are over the {self.max_elements}-element limit",
-                         self.stream)
-        left = self.stream.remaining()
-        if n > left // item_bytes:
-            raise DecodeError(f"declared count {n} exceeds the {left} bytes left",
-                              self.stream.tell())
+            raise self.over(f"{n} elements are over the {self.max_elements}-element limit")
+        if n > self.stream.remaining() // item_bytes:
+            raise DecodeError(f"declared count {n} exceeds the {self.stream.remaining()} "
+                              "bytes left", self.stream.tell())
         return n
 
     def members(self, n: int) -> None:
         if n > self.max_elements:
-            raise _limit(f"object with more than {self.max_elements} members", self.stream)
+            raise self.over(f"object with more than {self.max_elements} members")
 
     def size(self, n: int, limit: str, what: str) -> int:
         if n > getattr(self, limit):
-            raise _limit(f"{what} of {n} bytes is over the {getattr(self, limit)}-byte limit",
-                         self.stream)
+            raise self.over(f"{what} of {n} bytes is over the {getattr(self, limit)}-byte limit")
         return n
 
     def tokens(self) -> bytes:
         """A read bridge's buffer: a token for every value the input could still hold."""
-        if self._tokens is None:
-            count = min(len(self.stream), self.max_nodes) + 1
-            self._tokens = _TOKEN_HEAD + _TOKEN * count
+        if not self._tokens:
+            self._tokens = _TOKEN_HEAD + _TOKEN * (min(len(self.stream), self.max_nodes) + 1)
         return self._tokens
 
 
 class _Reading:
-    """What both decoders add to py3amf's: budgets, amfast's dates and XML."""
+    """What both decoders add to py3amf's: the budgets, amfast's dates and XML."""
 
-    #: Markers of values that nest others (amfast counts them against max_depth).
+    #: Markers of values that nest others, which amfast counts against max_depth.
     CONTAINERS: frozenset = frozenset()
 
     def readElement(self) -> Any:
         budget = self.budget
         budget.nodes += 1
         if budget.nodes > budget.max_nodes:
-            raise _limit(f"more than {budget.max_nodes} values", self.stream)
+            raise budget.over(f"more than {budget.max_nodes} values")
         marker = self.stream.read(1)
         func = self._func_cache.get(marker)
         if func is None:
-            func = self.getTypeFunc(marker)
+            func = self._func_cache[marker] = self.getTypeFunc(marker)
             if func is None:
                 raise DecodeError(f"unknown or unsupported marker 0x{marker[0]:02X}",
                                   self.stream.tell() - 1)
-            self._func_cache[marker] = func
         if marker not in self.CONTAINERS:
             return func()
         budget.depth += 1
         if budget.depth > budget.max_depth:
-            raise _limit(f"values nested deeper than {budget.max_depth} levels", self.stream)
+            raise budget.over(f"values nested deeper than {budget.max_depth} levels")
         value = func()
         budget.depth -= 1
         return value.value if type(value) is _Held else value
@@ -581,18 +502,17 @@ class _Reading:
             value = date_from_epoch(ms)
         except (OverflowError, ValueError):
             raise DecodeError(f"date {ms} ms is out of range", self.stream.tell()) from None
-        if self.budget.aware_datetimes:
+        if self.codec.aware_datetimes:
             return value.replace(tzinfo=datetime.timezone.utc)
         return value
 
     def read_xml(self, n: int) -> Any:
-        budget = self.budget
-        if budget.xml_type == "refuse":
+        if self.codec.xml_type == "refuse":
             raise DecodeError("XML values are refused by this decoder", self.stream.tell())
-        budget.size(n, "max_xml_bytes", "XML")
-        budget.size(n, "max_string_bytes", "string")
+        self.budget.size(n, "max_xml_bytes", "XML")
+        raw = self.stream.read(self.budget.size(n, "max_string_bytes", "string"))
         try:
-            return parse_xml(self.stream.read(n).decode("utf-8"), budget.xml_type)
+            return parse_xml(raw.decode("utf-8"), self.codec.xml_type)
         except (XmlRefused, UnicodeDecodeError) as exc:
             raise DecodeError(str(exc), self.stream.tell()) from None
 
@@ -601,18 +521,16 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
     """py3amf's AMF3 decoder giving amfast's values, within the budgets."""
 
     CONTAINERS = frozenset((pyamf.amf3.TYPE_ARRAY, pyamf.amf3.TYPE_OBJECT, b"\x10",
-                            _AMF3_DICTIONARY))
+                            _DICTIONARY))
 
-    def __init__(self, stream: Any, codec: "PyAmfCodec", budget: _Budget):
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", budget: _Budget):
         pyamf.amf3.Decoder.__init__(self, stream, context=_Amf3Context())
-        self.codec = codec
-        self.budget = budget
+        self.codec, self.budget = codec, budget
 
     def getTypeFunc(self, data: bytes) -> Any:
-        kind = _VECTOR_MARKERS.get(data)
-        if kind is not None:
-            return lambda: self.readVector(kind)
-        if data == _AMF3_DICTIONARY:
+        if data in _VECTORS:
+            return lambda: self.readVector(_VECTORS[data])
+        if data == _DICTIONARY:
             return self.readAsDictionary
         if data == pyamf.amf3.TYPE_UNDEFINED:
             return self.readNull
@@ -625,38 +543,30 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
         return length, is_reference
 
     def _header(self) -> tuple:
-        """(length or count, True) of an inline value, (the value, False) of a reference."""
+        """(length or count, True) for an inline value, (the value, False) for a reference."""
         ref = self.readInteger(False)
-        if ref & 1:
-            return ref >> 1, True
-        return self.context.getObject(ref >> 1), False
+        return (ref >> 1, True) if ref & 1 else (self.context.getObject(ref >> 1), False)
 
-    def readDate(self) -> Any:
-        ref, inline = self._header()
-        if not inline:
-            return ref
-        value = self.read_date(self.stream.read_double())
-        self.context.addObject(value)
-        return value
-
-    def readXML(self) -> Any:
+    def _inline(self, read: Any, *args: Any) -> Any:
+        """A referenceable value: ``read(length or count, *args)`` if it is inline."""
         n, inline = self._header()
         if not inline:
             return n
-        value = self.read_xml(n)
+        value = read(n, *args)
         self.context.addObject(value)
         return value
+
+    def readDate(self) -> Any:
+        return self._inline(lambda _: self.read_date(self.stream.read_double()))
+
+    def readXML(self) -> Any:
+        return self._inline(self.read_xml)
 
     readXMLString = readXML
 
     def readByteArray(self) -> Any:
-        n, inline = self._header()
-        if not inline:
-            return n
-        value = AsByteArray(self.stream.read(self.budget.size(n, "max_bytearray_bytes",
-                                                              "ByteArray")))
-        self.context.addObject(value)
-        return value
+        return self._inline(lambda n: AsByteArray(self.stream.read(
+            self.budget.size(n, "max_bytearray_bytes", "ByteArray"))))
 
     def readArray(self) -> Any:
         start = self.stream.tell()
@@ -679,16 +589,14 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
             return n
         fixed = self.stream.read_uchar() != 0
         if kind == "object":
-            class_name = self.readString()
+            vector = AsVector((), kind, fixed, self.readString())
             self.budget.count(n)
-            vector = AsVector((), "object", fixed, class_name)
             self.context.addObject(vector)
-            for _ in range(n):
-                vector.append(self.readElement())
+            vector.extend(self.readElement() for _ in range(n))
             return vector
-        code, size = _VECTOR_FORMATS[kind]
-        self.budget.count(n, size)
-        vector = AsVector(struct.unpack(f">{n}{code}", self.stream.read(n * size)), kind, fixed)
+        code, size = _VECTOR_ITEMS[kind]
+        items = struct.unpack(f">{n}{code}", self.stream.read(self.budget.count(n, size) * size))
+        vector = AsVector(items, kind, fixed)
         self.context.addObject(vector)
         return vector
 
@@ -710,22 +618,19 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
         return value
 
     def _getClassDefinition(self, ref: int) -> Any:
-        # py3amf looks aliases up in its global registry and imports modules they name.
+        # py3amf's looks aliases up globally and imports the modules they name.
         if not ref & 1:
             return self.context.getClassByReference(ref >> 1)
         ref >>= 1
         at = self.stream.tell()
         name = self.readString()
-        external = bool(ref & 1)
-        names = []
-        if not external:
-            names = [self.readString() for _ in range(self.budget.count(ref >> 2))]
-        alias = self.codec.trait_alias(name, names, bool(ref & 2), external, at)
-        class_def = pyamf.amf3.ClassDefinition(alias)
-        class_def.encoding = ref & 0x03
-        class_def.attr_len = len(names)
-        class_def.static_properties = names
-        self.context.addClass(class_def, alias.klass)
+        names = [] if ref & 1 else [self.readString()
+                                    for _ in range(self.budget.count(ref >> 2))]
+        class_def = pyamf.amf3.ClassDefinition(
+            self.codec.trait_alias(name, names, bool(ref & 2), bool(ref & 1), at))
+        class_def.encoding, class_def.attr_len, class_def.static_properties = \
+            ref & 0x03, len(names), names
+        self.context.addClass(class_def, None)
         return class_def
 
     def _readDynamic(self, class_def: Any, obj: dict) -> None:
@@ -742,10 +647,9 @@ class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
     CONTAINERS = frozenset((pyamf.amf0.TYPE_OBJECT, pyamf.amf0.TYPE_MIXEDARRAY,
                             pyamf.amf0.TYPE_ARRAY, pyamf.amf0.TYPE_TYPEDOBJECT))
 
-    def __init__(self, stream: Any, codec: "PyAmfCodec", budget: _Budget):
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", budget: _Budget):
         pyamf.amf0.Decoder.__init__(self, stream, context=_Amf0Context(codec))
-        self.codec = codec
-        self.budget = budget
+        self.codec, self.budget = codec, budget
 
     def getTypeFunc(self, data: bytes) -> Any:
         if data == pyamf.amf0.TYPE_UNDEFINED:
@@ -756,9 +660,8 @@ class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
         return self.stream.read_double()
 
     def readString(self, bytes: bool = False) -> Any:
-        raw = self.stream.read(self.budget.size(self.stream.read_ushort(), "max_string_bytes",
-                                                "string"))
-        return raw if bytes else self.context.getStringForBytes(raw)
+        n = self.budget.size(self.stream.read_ushort(), "max_string_bytes", "string")
+        return self.stream.read(n) if bytes else self.context.getStringForBytes(self.stream.read(n))
 
     def readLongString(self) -> str:
         n = self.budget.size(self.stream.read_ulong(), "max_string_bytes", "string")
@@ -801,53 +704,131 @@ class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
         if all(str(index) in obj for index in range(len(obj))):
             items: list = []
             # An item that referred to the array while it was read is the array itself.
-            items.extend(items if obj[str(index)] is obj else obj[str(index)]
-                         for index in range(len(obj)))
+            items.extend(items if obj[str(i)] is obj else obj[str(i)] for i in range(len(obj)))
             self.context.setObject(slot, items)
             return items
         return obj
 
 
-# ============================================================================ encoding
+def _bad_reference(kind: str, index: int, size: int) -> pyamf.ReferenceError:
+    return pyamf.ReferenceError(f"{kind} reference {index} points past the {size} entries "
+                                "read so far")
 
 
-def _coerced(t: type) -> Any:
+class _Tables:
+    """What both contexts change in py3amf's: a reference past the object table is an
+    error (py3amf gives None), and objects are written as ``writing`` describes them."""
+
+    #: The alias of the object being written.
+    writing: Any = None
+
+    def getObject(self, ref: int) -> Any:
+        if ref >= len(self._objects):
+            raise _bad_reference("object", ref, len(self._objects))
+        return self._objects.list[ref]
+
+    def setObject(self, slot: int, obj: Any) -> None:
+        self._objects.list[slot] = obj
+
+    def lastSlot(self) -> int:
+        return len(self._objects) - 1
+
+    def getClassAlias(self, klass: Any) -> Any:
+        return self.writing
+
+
+class _Amf3Context(_Tables, pyamf.amf3.Context):
+    """py3amf's AMF3 tables: bad references are errors; the slot of an ArrayCollection or
+    ObjectProxy holds the value it wraps; traits are kept by alias (amfast keeps one per
+    ClassDef, typed alias...), not by Python class."""
+
+    #: The slot of a proxy whose value is being read: the value's first slot is its too.
+    proxy_slot: int | None = None
+
+    def getString(self, ref: int) -> bytes:
+        if ref >= len(self.strings):
+            raise _bad_reference("string", ref, len(self.strings))
+        return self.strings.list[ref]
+
+    def getClassByReference(self, ref: int) -> Any:
+        if ref not in self.class_ref:
+            raise _bad_reference("trait", ref, len(self.class_ref))
+        return self.class_ref[ref]
+
+    def addObject(self, obj: Any) -> int:
+        if self.proxy_slot is not None:
+            self._objects.list[self.proxy_slot] = obj
+            self.proxy_slot = None
+        return pyamf.amf3.Context.addObject(self, obj)
+
+    def getClass(self, klass: type) -> Any:
+        return self.classes.get(self.writing)
+
+    def addClass(self, definition: Any, klass: Any) -> int:
+        return pyamf.amf3.Context.addClass(self, definition, self.writing)
+
+
+class _Amf0Context(_Tables, pyamf.amf0.Context):
+    """py3amf's AMF0 tables, with amfast's class mapping and AMF3 coders."""
+
+    def __init__(self, codec: "PyAmfCodec"):
+        self.codec = codec
+        pyamf.amf0.Context.__init__(self)
+
+    def getClassAlias(self, klass: Any) -> Any:
+        if not isinstance(klass, str):
+            return self.writing
+        alias = self.codec.mapping.by_alias(klass)  # a typed object read
+        return _ObjectAlias(klass) if alias is None or isinstance(alias, _ProxyAlias) else alias
+
+    def getAMF3Decoder(self, amf0_decoder: Amf0Decoder) -> "Amf3Decoder":
+        if "amf3_decoder" not in self.extra:
+            self.extra["amf3_decoder"] = Amf3Decoder(amf0_decoder.stream, self.codec,
+                                                     amf0_decoder.budget)
+        return self.extra["amf3_decoder"]
+
+    def getAMF3Encoder(self, amf0_encoder: "Amf0Encoder") -> "Amf3Encoder":
+        if "amf3_encoder" not in self.extra:
+            self.extra["amf3_encoder"] = Amf3Encoder(amf0_encoder.stream, self.codec)
+        return self.extra["amf3_encoder"]
+
+
+# ============================================================================= encoding
+
+
+def _plainer(t: type) -> Any:
     """How a value of type ``t`` travels as a plainer one (enum, int/float/str subclass)."""
     if issubclass(t, enum.Enum):
-        return lambda value: value.value
-    if issubclass(t, int):
-        return int
-    if issubclass(t, (float, decimal.Decimal)):
-        return float
-    if issubclass(t, str):
-        return str
+        return operator.attrgetter("value")
+    for kinds, convert in (((int,), int), ((float, decimal.Decimal), float), ((str,), str)):
+        if issubclass(t, kinds):
+            return convert
     return None
 
 
 class _Writing:
-    """What both encoders add to py3amf's: exact doubles, amfast's dates and objects."""
+    """What both encoders add to py3amf's: exact doubles, amfast's objects."""
 
     def writeNumber(self, n: Any) -> None:
         # py3amf writes every NaN as one bit pattern; amfast keeps the value's.
         self.stream.write(self.NUMBER + _DOUBLE.pack(float(n)))
 
     def write_object(self, value: Any, alias: Any) -> None:
-        """py3amf's writeObject, the object described by ``alias`` (see the contexts)."""
+        """py3amf's writeObject, ``value`` described by ``alias``."""
         self.context.writing = alias
         self.writeObject(value)
-
-    def write_typed(self, value: Any, static_attrs: tuple = ()) -> None:
-        extra = any(key not in static_attrs for key in value)
-        key = (value.alias, static_attrs, bool(getattr(value, "dynamic", True) or extra))
-        alias = self.context.typed.get(key)
-        if alias is None:
-            alias = self.context.typed[key] = _ObjectAlias(*key)
-        self.write_object(value, alias)
 
     def write_anonymous(self, value: Any) -> None:
         self.write_object(value, _ANONYMOUS)
 
-    def write_coerced(self, convert: Any) -> Any:
+    def write_typed(self, value: Any, static_attrs: tuple = ()) -> None:
+        extra = any(key not in static_attrs for key in value)
+        key = (value.alias, static_attrs, bool(getattr(value, "dynamic", True) or extra))
+        if key not in self._typed:
+            self._typed[key] = _ObjectAlias(*key)
+        self.write_object(value, self._typed[key])
+
+    def write_as(self, convert: Any) -> Any:
         return lambda value: self.writeElement(convert(value))
 
 
@@ -856,14 +837,12 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
 
     NUMBER = pyamf.amf3.TYPE_NUMBER
 
-    def __init__(self, stream: Any, codec: "PyAmfCodec"):
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec"):
         pyamf.amf3.Encoder.__init__(self, stream, context=_Amf3Context())
-        self.codec = codec
-        self._held: dict = {}
+        self.codec, self._typed, self._held = codec, {}, {}
 
     def getTypeFunc(self, data: Any) -> Any:
-        t = type(data)
-        codec = self.codec
+        t, codec = type(data), self.codec
         if t is str:
             return self.writeString
         if t is int:
@@ -883,26 +862,22 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
         alias = codec.mapping.by_class(t)
         if alias is not None:
             return lambda value: self.write_aliased(value, alias)
-        if issubclass(t, (TypedObject, pyamf.TypedObject)):
-            return lambda value: self.write_typed(value, tuple(getattr(value, "static_attrs",
-                                                                       ())))
+        if issubclass(t, TypedObject):
+            return lambda value: self.write_typed(value, value.static_attrs)
         if issubclass(t, AsDictionary):
             return self.writeAsDictionary
         if issubclass(t, AsVector):
             return self.writeVector
-        if issubclass(t, (bytes, bytearray, memoryview, pyamf.amf3.ByteArray)):
+        if issubclass(t, (bytes, bytearray, memoryview)):
             return self.writeByteArray
-        convert = _coerced(t)
-        if convert is not None:
-            return self.write_coerced(convert)
+        if _plainer(t) is not None:
+            return self.write_as(_plainer(t))
         if issubclass(t, dict):
-            if codec.use_proxies:
-                return self.write_object_proxy
-            return lambda value: self.write_anonymous(dict(value))
+            return self.write_object_proxy if codec.use_proxies else self.write_as(dict)
         if issubclass(t, (list, tuple)):
             return self.write_collection if codec.use_collections else self.writeList
         if issubclass(t, (set, frozenset)):
-            return self.write_coerced(list)
+            return self.write_as(list)
         if issubclass(t, datetime.date):
             return self.writeDate
         if issubclass(t, AsProxy):
@@ -915,6 +890,15 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
         if is_xml(data):
             return self.writeXML
         return self.write_object_proxy if codec.use_proxies else self.write_anonymous
+
+    def _referenced(self, value: Any) -> bool:
+        """Write a reference if ``value`` was written before; else enter it in the table."""
+        index = self.context.getObjectReference(value)
+        if index != -1:
+            self._writeInteger(index << 1)
+            return True
+        self.context.addObject(value)
+        return False
 
     def writeDate(self, value: datetime.date) -> None:
         self.stream.write(pyamf.amf3.TYPE_DATE)
@@ -929,61 +913,45 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
             self._writeInteger((len(data) << 1) | 1)
             self.stream.write(data)
 
-    def _referenced(self, value: Any) -> bool:
-        """Write a reference if ``value`` was written before; else enter it in the table."""
-        index = self.context.getObjectReference(value)
-        if index != -1:
-            self._writeInteger(index << 1)
-            return True
-        self.context.addObject(value)
-        return False
-
     def writeVector(self, value: AsVector) -> None:
-        kind = value.type
-        self.stream.write(_VECTOR_KIND_MARKERS[kind])
+        self.stream.write(_VECTOR_MARKERS[value.type])
         if self._referenced(value):
             return
         self._writeInteger((len(value) << 1) | 1)
         self.stream.write_uchar(1 if value.fixed else 0)
-        if kind == "object":
+        if value.type == "object":
             self.serialiseString("*" if value.class_name is None else value.class_name)
             for item in value:
                 self.writeElement(item)
             return
-        code, _ = _VECTOR_FORMATS[kind]
         try:
             items = [item if isinstance(item, (int, float)) else None for item in value] \
-                if kind == "double" else [operator.index(item) for item in value]
-            self.stream.write(struct.pack(f">{len(items)}{code}", *items))
+                if value.type == "double" else [operator.index(item) for item in value]
+            self.stream.write(struct.pack(f">{len(items)}{_VECTOR_ITEMS[value.type][0]}",
+                                          *items))
         except (struct.error, TypeError, OverflowError):
-            raise EncodeError(f"a value of {value!r:.100} does not fit a Vector.<{kind}>") \
-                from None
+            raise EncodeError(f"{value!r:.100} does not fit a Vector.<{value.type}>") from None
 
     def writeAsDictionary(self, value: AsDictionary) -> None:
-        self.stream.write(_AMF3_DICTIONARY)
-        if self._referenced(value):
-            return
-        self._writeInteger((len(value) << 1) | 1)
-        self.stream.write_uchar(1 if getattr(value, "weak_keys", False) else 0)
-        for key, item in value.items():
-            self.writeElement(key)
-            self.writeElement(item)
+        self.stream.write(_DICTIONARY)
+        if not self._referenced(value):
+            self._writeInteger((len(value) << 1) | 1)
+            self.stream.write_uchar(1 if getattr(value, "weak_keys", False) else 0)
+            for key, item in value.items():
+                self.writeElement(key)
+                self.writeElement(item)
 
     def write_aliased(self, value: Any, alias: Any) -> None:
         if isinstance(alias, ClassDefAlias) and alias.external:
-            value = self._holding(value, alias)
+            # One stand-in per object, so that py3amf writes a reference when it comes again.
+            if id(value) not in self._held:
+                self._held[id(value)] = _Held(alias, value)
+            value = self._held[id(value)]
         self.write_object(value, alias)
 
-    def _holding(self, value: Any, alias: ClassDefAlias) -> _Held:
-        """One stand-in per object, so that py3amf references it when it comes again."""
-        held = self._held.get(id(value))
-        if held is None:
-            held = self._held[id(value)] = _Held(alias, value)
-        return held
-
     def write_proxy(self, value: Any, collection: bool) -> None:
-        self.write_aliased(value, _PROXY_ALIASES[ARRAY_COLLECTION_ALIAS if collection
-                                                 else OBJECT_PROXY_ALIAS])
+        self.write_aliased(value, _PROXIES[ARRAY_COLLECTION_ALIAS if collection
+                                           else OBJECT_PROXY_ALIAS])
 
     def write_collection(self, value: Any) -> None:
         self.write_proxy(value, True)
@@ -1002,17 +970,14 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
 
 
 class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
-    """py3amf's AMF0 encoder writing amfast's values as amfast's codec does.
-
-    With ``use_amf3`` every value is written as an AMF3 switch (marker 0x11).
-    """
+    """py3amf's AMF0 encoder writing amfast's values as amfast's codec does; with
+    ``use_amf3`` every value is written as an AMF3 switch (marker 0x11)."""
 
     NUMBER = pyamf.amf0.TYPE_NUMBER
 
-    def __init__(self, stream: Any, codec: "PyAmfCodec", use_amf3: bool = False):
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", use_amf3: bool = False):
         pyamf.amf0.Encoder.__init__(self, stream, context=_Amf0Context(codec))
-        self.codec = codec
-        self.use_amf3 = use_amf3
+        self.codec, self.use_amf3, self._typed = codec, use_amf3, {}
 
     def getTypeFunc(self, data: Any) -> Any:
         if self.use_amf3:
@@ -1032,17 +997,14 @@ class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
             return self.writeList
         alias = self.codec.mapping.by_class(t)
         if alias is not None:
-            if alias.amf3:
-                return self.writeAMF3
-            return lambda value: self.write_object(value, alias)
-        if issubclass(t, (TypedObject, pyamf.TypedObject)):
+            return self.writeAMF3 if alias.amf3 else lambda value: self.write_object(value,
+                                                                                     alias)
+        if issubclass(t, TypedObject):
             return self.write_typed
-        if issubclass(t, (AsVector, AsDictionary, bytes, bytearray, memoryview,
-                          pyamf.amf3.ByteArray)):
+        if issubclass(t, (AsVector, AsDictionary, bytes, bytearray, memoryview)):
             return self.writeAMF3
-        convert = _coerced(t)
-        if convert is not None:
-            return self.write_coerced(convert)
+        if _plainer(t) is not None:
+            return self.write_as(_plainer(t))
         if issubclass(t, dict):
             return self.write_anonymous
         if issubclass(t, (list, tuple, set, frozenset)):
@@ -1050,7 +1012,7 @@ class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
         if issubclass(t, datetime.date):
             return self.writeDate
         if issubclass(t, (AsProxy, AsNoProxy)):
-            return lambda value: self.writeElement(value.source)
+            return self.write_as(operator.attrgetter("source"))
         if t is pyamf.UndefinedType:
             return self.writeUndefined
         if is_xml(data):
@@ -1061,8 +1023,7 @@ class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
         raw = self.context.getBytesForString(s)
         if len(raw) > 0xFFFF:
             raise EncodeError(f"name of {len(raw)} bytes is too long for AMF0 (65535 at most)")
-        self.stream.write_ushort(len(raw))
-        self.stream.write(raw)
+        self.stream.write(struct.pack(">H", len(raw)) + raw)
 
     def writeDate(self, value: datetime.date) -> None:
         self.stream.write(pyamf.amf0.TYPE_DATE + _DOUBLE.pack(epoch_from_date(value))
@@ -1073,128 +1034,16 @@ class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
         self.stream.write(pyamf.amf0.TYPE_XML + struct.pack(">I", len(data)) + data)
 
 
-# ============================================================================ contexts
-
-
-def _bad_reference(kind: str, index: int, size: int) -> pyamf.ReferenceError:
-    return pyamf.ReferenceError(f"{kind} reference {index} points past the {size} entries "
-                                "read so far")
-
-
-class _Amf3Context(pyamf.amf3.Context):
-    """py3amf's AMF3 tables, with amfast's rules.
-
-    Reading: a reference past a table is an error (py3amf gives None), and the
-    slot of an ArrayCollection/ObjectProxy holds the value it wraps.  Writing:
-    py3amf looks traits up by the class written; here by the alias being
-    written (``writing``), as amfast keeps one trait per ClassDef or typed alias.
-    """
-
-    #: The alias of the object being written.
-    writing: Any = None
-    #: The slot of a proxy whose value is being read: the value's own slot is its too.
-    proxy_slot: int | None = None
-
-    def clear(self) -> None:
-        pyamf.amf3.Context.clear(self)
-        self.typed: dict = {}
-
-    def getObject(self, ref: int) -> Any:
-        if ref >= len(self._objects):
-            raise _bad_reference("object", ref, len(self._objects))
-        return self._objects.list[ref]
-
-    def getString(self, ref: int) -> bytes:
-        if ref >= len(self.strings):
-            raise _bad_reference("string", ref, len(self.strings))
-        return self.strings.list[ref]
-
-    def getClassByReference(self, ref: int) -> Any:
-        class_def = self.class_ref.get(ref)
-        if class_def is None:
-            raise _bad_reference("trait", ref, len(self.class_ref))
-        return class_def
-
-    def addObject(self, obj: Any) -> int:
-        if self.proxy_slot is not None:
-            self._objects.list[self.proxy_slot] = obj
-            self.proxy_slot = None
-        return pyamf.amf3.Context.addObject(self, obj)
-
-    def lastSlot(self) -> int:
-        return len(self._objects) - 1
-
-    def setObject(self, slot: int, obj: Any) -> None:
-        self._objects.list[slot] = obj
-
-    def getClassAlias(self, klass: type) -> Any:
-        return self.writing
-
-    def getClass(self, klass: type) -> Any:
-        return self.classes.get(self.writing)
-
-    def addClass(self, definition: Any, klass: Any) -> int:
-        return pyamf.amf3.Context.addClass(self, definition, self.writing)
-
-
-class _Amf0Context(pyamf.amf0.Context):
-    """py3amf's AMF0 tables, with amfast's class mapping and AMF3 coders.
-
-    ``getClassAlias`` gives the alias of a typed object read (by its name) or
-    of the object being written (``writing``).
-    """
-
-    writing: Any = None
-
-    def __init__(self, codec: "PyAmfCodec"):
-        self.codec = codec
-        pyamf.amf0.Context.__init__(self)
-
-    def clear(self) -> None:
-        pyamf.amf0.Context.clear(self)
-        self.typed: dict = {}
-
-    def getObject(self, ref: int) -> Any:
-        if ref >= len(self._objects):
-            raise _bad_reference("AMF0 object", ref, len(self._objects))
-        return self._objects.list[ref]
-
-    def setObject(self, slot: int, obj: Any) -> None:
-        self._objects.list[slot] = obj
-
-    def getClassAlias(self, klass: Any) -> Any:
-        if isinstance(klass, str):
-            alias = self.codec.mapping.by_alias(klass)
-            if alias is None or isinstance(alias, _ProxyAlias):
-                return _ObjectAlias(klass)
-            return alias
-        return self.writing
-
-    def getAMF3Decoder(self, amf0_decoder: Amf0Decoder) -> Amf3Decoder:
-        decoder = self.extra.get("amf3_decoder")
-        if decoder is None:
-            decoder = self.extra["amf3_decoder"] = Amf3Decoder(
-                amf0_decoder.stream, self.codec, amf0_decoder.budget)
-        return decoder
-
-    def getAMF3Encoder(self, amf0_encoder: Amf0Encoder) -> Amf3Encoder:
-        encoder = self.extra.get("amf3_encoder")
-        if encoder is None:
-            encoder = self.extra["amf3_encoder"] = Amf3Encoder(amf0_encoder.stream, self.codec)
-        return encoder
-
-
-# =============================================================================== codec
+# ================================================================================ codec
 
 
 class PyAmfCodec:
     """py3amf reading and writing values and packets as amfast's codec does.
 
-    ``class_def_mapper`` maps classes for this codec only (a new ClassDefMapper,
-    which knows the Flex messages, when None).  ``use_collections``,
-    ``use_proxies``, ``use_legacy_xml`` and ``include_private`` are the
-    ``amfast.encoder.Encoder`` options; ``aware_datetimes``, ``xml_type`` and the
-    budgets (``max_depth=...``, names and defaults in
+    ``class_def_mapper`` maps classes for this codec only (a new ClassDefMapper, which
+    knows the Flex messages, when None).  ``use_collections``, ``use_proxies``,
+    ``use_legacy_xml`` and ``include_private`` are the ``amfast.encoder.Encoder``
+    options; ``aware_datetimes``, ``xml_type`` and the budgets (``max_depth=...``, see
     ``amfast.decoder.DEFAULT_LIMITS``) the ``amfast.decoder.Decoder`` ones.
     """
 
@@ -1206,19 +1055,16 @@ class PyAmfCodec:
         self.class_def_mapper = ClassDefMapper() if class_def_mapper is None \
             else class_def_mapper
         self.mapping = _Mapping(self.class_def_mapper)
-        self.use_collections = use_collections
-        self.use_proxies = use_proxies
-        self.use_legacy_xml = use_legacy_xml
-        self.include_private = include_private
-        self.aware_datetimes = aware_datetimes
-        self.xml_type = xml_type
+        self.use_collections, self.use_proxies = use_collections, use_proxies
+        self.use_legacy_xml, self.include_private = use_legacy_xml, include_private
+        self.aware_datetimes, self.xml_type = aware_datetimes, xml_type
         self.limits = dict(DEFAULT_LIMITS, **limits)
 
     def trait_alias(self, name: str, names: list, dynamic: bool, external: bool,
                     at: int) -> Any:
         """The alias of an AMF3 object read, by its trait."""
         alias = self.mapping.by_alias(name) if name else None
-        if external and alias is None:
+        if alias is None and external:
             raise DecodeError(f"externalizable class {name!r} is not mapped, so its bytes "
                               "cannot be read", at)
         if alias is None:
@@ -1229,52 +1075,44 @@ class PyAmfCodec:
                               "that do not match its ClassDef", at)
         return alias
 
-    # -- values ----------------------------------------------------------------------
-
     def encode(self, value: Any, amf3: bool = False) -> bytes:
         stream = BufferedByteStream()
-        encoder = Amf3Encoder(stream, self) if amf3 else Amf0Encoder(stream, self)
-        _encoding(encoder.writeElement, value)
+        _encoding((Amf3Encoder if amf3 else Amf0Encoder)(stream, self).writeElement, value)
         return stream.getvalue()
 
     def decode(self, raw: Any, amf3: bool = False) -> Any:
         stream = _stream_of(raw)
-        budget = _Budget(self, stream)
-        decoder = Amf3Decoder(stream, self, budget) if amf3 else Amf0Decoder(stream, self, budget)
-        return _decoding(decoder.readElement, stream)
-
-    # -- packets ---------------------------------------------------------------------
+        decoder = (Amf3Decoder if amf3 else Amf0Decoder)(stream, self, _Budget(self, stream))
+        return _decoding(stream, decoder.readElement)
 
     def decode_packet(self, raw: Any) -> Packet:
         """An ``amfast.remoting.Packet``; bodies keep their order and duplicates."""
         stream = _stream_of(raw)
-        return _decoding(lambda: self._read_packet(stream), stream)
+        return _decoding(stream, self._read_packet, stream)
 
-    def _read_packet(self, stream: Any) -> Packet:
+    def _read_packet(self, stream: BufferedByteStream) -> Packet:
         version = stream.read_ushort()
         if version not in _VERSIONS:
             raise DecodeError(f"unknown AMF packet version {version}", 0)
         budget = _Budget(self, stream)
         decoder = Amf0Decoder(stream, self, budget)
-        headers = []
+        packet = Packet(version)
         for _ in range(stream.read_ushort()):
-            name = decoder.readString()
-            required = stream.read_uchar() != 0
+            name, required = decoder.readString(), stream.read_uchar() != 0
             stream.read_ulong()  # length: clients send wrong values, never trusted
             decoder.context.clear()
-            headers.append(Header(name, required, decoder.readElement()))
-        messages = []
+            packet.headers.append(Header(name, required, decoder.readElement()))
         for _ in range(stream.read_ushort()):
             target, response = decoder.readString(), decoder.readString()
             stream.read_ulong()
             decoder.context.clear()
             if Message.isRequestTarget(target) and stream.peek() == pyamf.amf0.TYPE_ARRAY:
-                stream.read(1)
+                stream.read(1)  # a call's arguments: a strict array with no reference slot
                 body = [decoder.readElement() for _ in range(budget.count(stream.read_ulong()))]
             else:
                 body = decoder.readElement()
-            messages.append(Message(target, response, body))
-        return Packet(version, headers, messages)
+            packet.messages.append(Message(target, response, body))
+        return packet
 
     def encode_packet(self, packet: Packet) -> bytes:
         """The bytes amfast's codec writes for ``packet`` (AMF3 bodies for AMF3 clients)."""
@@ -1282,37 +1120,37 @@ class PyAmfCodec:
         _encoding(self._write_packet, packet, stream)
         return stream.getvalue()
 
-    def _write_packet(self, packet: Packet, stream: Any) -> None:
+    def _write_packet(self, packet: Packet, stream: BufferedByteStream) -> None:
         encoder = Amf0Encoder(stream, self, use_amf3=packet.is_amf3)
         stream.write_ushort(packet.client_type or 0)
         stream.write_ushort(len(packet.headers))
         for header in packet.headers:
             encoder.serialiseString(header.name)
             stream.write_uchar(1 if header.required else 0)
-            encoder.context.clear()
-            _with_length(stream, encoder.writeElement, header.value)
+            _with_length(encoder, encoder.writeElement, header.value)
         stream.write_ushort(len(packet.messages))
         for message in packet.messages:
             encoder.serialiseString("null" if message.target is None else message.target)
             encoder.serialiseString("null" if message.response is None else message.response)
-            encoder.context.clear()
             if message.is_request and isinstance(message.body, (list, tuple)):
-                _with_length(stream, _write_arguments, encoder, message.body)
+                _with_length(encoder, _write_arguments, encoder, message.body)
             else:
-                _with_length(stream, encoder.writeElement, message.body)
+                _with_length(encoder, encoder.writeElement, message.body)
 
 
 def _write_arguments(encoder: Amf0Encoder, args: Any) -> None:
-    """A call's arguments: a strict array that takes no reference slot (as amfast's codec)."""
+    """A call's arguments: a strict array that takes no reference slot."""
     encoder.stream.write(pyamf.amf0.TYPE_ARRAY + struct.pack(">I", len(args)))
     for arg in args:
         encoder.writeElement(arg)
 
 
-def _with_length(stream: Any, write: Any, *args: Any) -> None:
-    """A u32 length, then what ``write(*args)`` writes, the length patched in."""
+def _with_length(encoder: Amf0Encoder, write: Any, *args: Any) -> None:
+    """A u32 length, then what ``write(*args)`` writes with fresh reference tables."""
+    stream = encoder.stream
     at = stream.tell()
     stream.write_ulong(0)
+    encoder.context.clear()
     write(*args)
     end = stream.tell()
     stream.seek(at)
@@ -1331,10 +1169,10 @@ def _stream_of(raw: Any) -> BufferedByteStream:
     return BufferedByteStream(raw)
 
 
-def _decoding(read: Any, stream: Any) -> Any:
-    """Run a read; every failure becomes amfast's DecodeError (with the offset)."""
+def _decoding(stream: BufferedByteStream, read: Any, *args: Any) -> Any:
+    """``read(*args)``; every failure becomes a DecodeError with the offset in ``stream``."""
     try:
-        return read()
+        return read(*args)
     except DecodeError as exc:
         if exc.offset is not None:
             raise
@@ -1348,7 +1186,7 @@ def _decoding(read: Any, stream: Any) -> Any:
 
 
 def _encoding(write: Any, *args: Any) -> None:
-    """Run a write; py3amf's own failures become amfast's EncodeError (user errors pass)."""
+    """``write(*args)``; py3amf's own failures become EncodeError (user errors pass)."""
     try:
         write(*args)
     except RecursionError:
@@ -1357,18 +1195,15 @@ def _encoding(write: Any, *args: Any) -> None:
         raise EncodeError(f"{type(exc).__name__}: {exc}") from exc
 
 
-# ========================================================================== conversion
+# =========================================================================== conversion
 
 
 def packet_to_amfast(envelope: pyamf.remoting.Envelope) -> Packet:
     """A ``pyamf.remoting.Envelope`` as an ``amfast.remoting.Packet``."""
-    headers = [Header(name, envelope.headers.is_required(name), value)
-               for name, value in envelope.headers.items()]
-    messages = [message_to_amfast(name, message) for name, message in envelope.bodies]
-    version = envelope.amfVersion
-    if version not in _VERSIONS:
-        version = Packet.FLASH_8
-    return Packet(version, headers, messages)
+    version = envelope.amfVersion if envelope.amfVersion in _VERSIONS else Packet.FLASH_8
+    return Packet(version, [Header(name, envelope.headers.is_required(name), value)
+                            for name, value in envelope.headers.items()],
+                  [message_to_amfast(name, message) for name, message in envelope.bodies])
 
 
 def message_to_amfast(name: str, message: Any) -> Message:
@@ -1381,14 +1216,13 @@ def message_to_amfast(name: str, message: Any) -> Message:
 
 def message_to_pyamf(message: Message) -> tuple:
     """(name, Request or Response): a reply's target ``/n/onResult`` splits into ``/n``."""
-    target = message.target
-    if target is not None:
-        for status, suffix in _STATUS_SUFFIXES:
-            if target.endswith(suffix):
-                reply = pyamf.remoting.Response(message.body, status)
-                reply.amfast_response = "" if message.response is None else message.response
-                return target[:-len(suffix)], reply
-    request = pyamf.remoting.Request("null" if target is None else target)
+    target = "null" if message.target is None else message.target
+    for status, suffix in pyamf.remoting.STATUS_CODES.items():
+        if target.endswith(suffix):
+            reply = pyamf.remoting.Response(message.body, status)
+            reply.amfast_response = "" if message.response is None else message.response
+            return target[:-len(suffix)], reply
+    request = pyamf.remoting.Request(target)
     request.body = message.body
     return ("null" if message.response is None else message.response), request
 
