@@ -54,6 +54,7 @@ import decimal
 import enum
 import operator
 import struct
+import sys
 from typing import Any
 
 from amfast import AmFastError, date_from_epoch, epoch_from_date
@@ -363,6 +364,8 @@ class _Pull(ExternClassDef):
         """Nothing: the value came whole from py3amf."""
 
 
+#: Reading back what amfast's codec wrote needs no budgets (nesting is bounded as written).
+_UNBOUNDED = {name: sys.maxsize for name in DEFAULT_LIMITS if name != "max_depth"}
 #: An externalizable object of the inline trait "p", then objects of that trait.
 _TOKEN_HEAD, _TOKEN = b"\x0a\x07\x03p", b"\x0a\x01"
 
@@ -422,7 +425,7 @@ class _WriteBridge(EncoderContext):
 
     def replay(self, encoder: "Amf3Encoder") -> None:
         values = self.getvalue()
-        reader = DecoderContext(values, self._passed, True)
+        reader = DecoderContext(values, self._passed, True, **_UNBOUNDED)
         for offset, raw in self._raw + [(len(values), b"")]:
             while reader.tell() < offset:
                 encoder.writeElement(amf_decode.decode(reader))
@@ -464,9 +467,11 @@ class _Budget:
         return n
 
     def tokens(self) -> bytes:
-        """A read bridge's buffer: a token for every value the input could still hold."""
+        """A read bridge's buffer: a token for every value the input can still hold (each
+        takes a byte at least, and a node: the first buffer is long enough for the rest)."""
         if not self._tokens:
-            self._tokens = _TOKEN_HEAD + _TOKEN * (min(len(self.stream), self.max_nodes) + 1)
+            count = min(self.stream.remaining(), self.max_nodes - self.nodes) + 1
+            self._tokens = _TOKEN_HEAD + _TOKEN * count
         return self._tokens
 
 
