@@ -549,7 +549,8 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
 
     def _header(self) -> tuple:
         """(length or count, True) for an inline value, (the value, False) for a reference."""
-        ref = self.readInteger(False)
+        # py3amf's unsigned reading garbles a U29 with its top bit set; its signed one does not.
+        ref = self.readInteger(True) & 0x1FFFFFFF
         return (ref >> 1, True) if ref & 1 else (self.context.getObject(ref >> 1), False)
 
     def _inline(self, read: Any, *args: Any) -> Any:
