@@ -4,9 +4,9 @@
 ``amf0``/``amf3`` Encoder and Decoder.  Through the hooks py3amf offers (the
 type dispatch, the contexts and their class aliases, single read or write
 methods) they give and take amfast's values (docs/codec.md) and apply the
-``amfast.decoder.Decoder`` budgets and ``xml_type``.  Vectors and Dictionaries,
-which py3amf does not handle, get their own read and write methods.
-``PyAmfEndpoint`` serves channels with it.
+``amfast.decoder.Decoder`` budgets and ``xml_type``.  Vectors, which py3amf does not
+read or write, and Dictionaries, which it reads without their reference slot and does
+not write, get their own methods.  ``PyAmfEndpoint`` serves channels with it.
 
 Class mapping: an alias (decoding) or a class (encoding, nearest mapped base
 class first) is looked up in the codec's ``ClassDefMapper`` (which knows the Flex
@@ -45,7 +45,7 @@ try:
     import pyamf.amf0
     import pyamf.amf3
     import pyamf.remoting
-    from pyamf.util.pure import BufferedByteStream
+    from pyamf.util import BufferedByteStream  # py3amf's own: in C with its extension
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("pyamf_converter needs py3amf: pip install 'amfast[pyamf]'") from _exc
 
@@ -209,7 +209,7 @@ class ClassDefAlias(_Alias):
 
     def read_external(self, decoder: "Amf3Decoder") -> Any:
         obj = self.class_def.getInstance()
-        decoder.context.setObject(decoder.context.lastSlot(), obj)  # the form may refer to it
+        decoder.context.set_object(decoder.context.last_slot(), obj)  # the form may refer to it
         self.class_def.readExternal(obj, _ReadBridge(decoder))
         return obj
 
@@ -224,10 +224,10 @@ class _ProxyAlias(ClassDefAlias):
 
     def read_external(self, decoder: "Amf3Decoder") -> Any:
         context = decoder.context
-        context.proxy_slot = slot = context.lastSlot()
+        context.proxy_slot = slot = context.last_slot()
         value = decoder.readElement()
         context.proxy_slot = None
-        context.setObject(slot, value)
+        context.set_object(slot, value)
         return value
 
     def write_external(self, value: Any, encoder: "Amf3Encoder") -> None:
@@ -534,9 +534,9 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
 
     def getTypeFunc(self, data: bytes) -> Any:
         if data in _VECTORS:
-            return lambda: self.readVector(_VECTORS[data])
+            return lambda: self.read_vector(_VECTORS[data])
         if data == _DICTIONARY:
-            return self.readAsDictionary
+            return self.read_dictionary
         if data == pyamf.amf3.TYPE_UNDEFINED:
             return self.readNull
         return pyamf.amf3.Decoder.getTypeFunc(self, data)
@@ -586,10 +586,10 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
         if type(array) is pyamf.MixedArray:
             self.budget.members(len(array) - n)
             array = dict(array)
-            self.context.setObject(slot, array)
+            self.context.set_object(slot, array)
         return array
 
-    def readVector(self, kind: str) -> AsVector:
+    def read_vector(self, kind: str) -> AsVector:
         n, inline = self._header()
         if not inline:
             return n
@@ -606,7 +606,7 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
         self.context.addObject(vector)
         return vector
 
-    def readAsDictionary(self) -> AsDictionary:
+    def read_dictionary(self) -> AsDictionary:
         n, inline = self._header()
         if not inline:
             return n
@@ -711,7 +711,7 @@ class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
             items: list = []
             # An item that referred to the array while it was read is the array itself.
             items.extend(items if obj[str(i)] is obj else obj[str(i)] for i in range(len(obj)))
-            self.context.setObject(slot, items)
+            self.context.set_object(slot, items)
             return items
         return obj
 
@@ -733,10 +733,10 @@ class _Tables:
             raise _bad_reference("object", ref, len(self._objects))
         return self._objects.list[ref]
 
-    def setObject(self, slot: int, obj: Any) -> None:
+    def set_object(self, slot: int, obj: Any) -> None:
         self._objects.list[slot] = obj
 
-    def lastSlot(self) -> int:
+    def last_slot(self) -> int:
         return len(self._objects) - 1
 
     def getClassAlias(self, klass: Any) -> Any:
@@ -871,9 +871,9 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
         if issubclass(t, TypedObject):
             return lambda value: self.write_typed(value, value.static_attrs)
         if issubclass(t, AsDictionary):
-            return self.writeAsDictionary
+            return self.write_dictionary
         if issubclass(t, AsVector):
-            return self.writeVector
+            return self.write_vector
         if issubclass(t, (bytes, bytearray, memoryview)):
             return self.writeByteArray
         if _plainer(t) is not None:
@@ -919,7 +919,7 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
             self._writeInteger((len(data) << 1) | 1)
             self.stream.write(data)
 
-    def writeVector(self, value: AsVector) -> None:
+    def write_vector(self, value: AsVector) -> None:
         self.stream.write(_VECTOR_MARKERS[value.type])
         if self._referenced(value):
             return
@@ -938,7 +938,7 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
         except (struct.error, TypeError, OverflowError):
             raise EncodeError(f"{value!r:.100} does not fit a Vector.<{value.type}>") from None
 
-    def writeAsDictionary(self, value: AsDictionary) -> None:
+    def write_dictionary(self, value: AsDictionary) -> None:
         self.stream.write(_DICTIONARY)
         if not self._referenced(value):
             self._writeInteger((len(value) << 1) | 1)
