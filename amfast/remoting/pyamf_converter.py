@@ -716,9 +716,13 @@ class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
         return obj
 
 
-def _bad_reference(kind: str, index: int, size: int) -> pyamf.ReferenceError:
-    return pyamf.ReferenceError(f"{kind} reference {index} points past the {size} entries "
-                                "read so far")
+def _entry(table: Any, index: int, kind: str) -> Any:
+    """A reference's entry; past the table (py3amf gives None) an error."""
+    try:
+        return table[index]
+    except (IndexError, KeyError):
+        raise pyamf.ReferenceError(f"{kind} reference {index} points past the {len(table)} "
+                                   "entries read so far") from None
 
 
 class _Tables:
@@ -729,9 +733,7 @@ class _Tables:
     writing: Any = None
 
     def getObject(self, ref: int) -> Any:
-        if ref >= len(self._objects):
-            raise _bad_reference("object", ref, len(self._objects))
-        return self._objects.list[ref]
+        return _entry(self._objects.list, ref, "object")
 
     def set_object(self, slot: int, obj: Any) -> None:
         self._objects.list[slot] = obj
@@ -752,14 +754,10 @@ class _Amf3Context(_Tables, pyamf.amf3.Context):
     proxy_slot: int | None = None
 
     def getString(self, ref: int) -> bytes:
-        if ref >= len(self.strings):
-            raise _bad_reference("string", ref, len(self.strings))
-        return self.strings.list[ref]
+        return _entry(self.strings.list, ref, "string")
 
     def getClassByReference(self, ref: int) -> Any:
-        if ref not in self.class_ref:
-            raise _bad_reference("trait", ref, len(self.class_ref))
-        return self.class_ref[ref]
+        return _entry(self.class_ref, ref, "trait")
 
     def addObject(self, obj: Any) -> int:
         if self.proxy_slot is not None:
