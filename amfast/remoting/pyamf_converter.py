@@ -377,7 +377,8 @@ class _ReadBridge(DecoderContext):
 
     def __init__(self, decoder: "Amf3Decoder"):
         self._stream = decoder.stream
-        DecoderContext.__init__(self, decoder.budget.tokens(), _Pull(decoder), True)
+        DecoderContext.__init__(self, decoder.budget.tokens(), class_def_mapper=_Pull(decoder),
+                                amf3=True)
 
     def read(self, n: int) -> bytes:
         if n < 0:
@@ -417,7 +418,7 @@ class _WriteBridge(EncoderContext):
 
     def __init__(self):
         self._passed = _Passed()
-        EncoderContext.__init__(self, self._passed, True)
+        EncoderContext.__init__(self, class_def_mapper=self._passed, amf3=True)
         self._raw: list = []
 
     def write(self, raw: Any) -> None:
@@ -425,7 +426,7 @@ class _WriteBridge(EncoderContext):
 
     def replay(self, encoder: "Amf3Encoder") -> None:
         values = self.getvalue()
-        reader = DecoderContext(values, self._passed, True, **_UNBOUNDED)
+        reader = DecoderContext(values, class_def_mapper=self._passed, amf3=True, **_UNBOUNDED)
         for offset, raw in self._raw + [(len(values), b"")]:
             while reader.tell() < offset:
                 encoder.writeElement(amf_decode.decode(reader))
