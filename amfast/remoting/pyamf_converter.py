@@ -445,26 +445,31 @@ class _Budget:
         self.nodes = self.depth = 0
         self._tokens = b""
 
-    def over(self, message: str) -> DecodeError:
-        """The error for a budget exceeded."""
-        return DecodeError(message, self.stream.tell())
+    def over(self, limit: str, message: str) -> DecodeError:
+        """The error for a budget exceeded; its ``limit`` names the budget (a
+        ``DEFAULT_LIMITS`` name, or "bytes_left" for a count the input cannot hold)."""
+        error = DecodeError(message, self.stream.tell())
+        error.limit = limit
+        return error
 
     def count(self, n: int, item_bytes: int = 1) -> int:
         """A declared count: within ``max_elements`` and the bytes left."""
         if n > self.max_elements:
-            raise self.over(f"{n} elements are over the {self.max_elements}-element limit")
+            raise self.over("max_elements",
+                            f"{n} elements are over the {self.max_elements}-element limit")
         if n > self.stream.remaining() // item_bytes:
-            raise DecodeError(f"declared count {n} exceeds the {self.stream.remaining()} "
-                              "bytes left", self.stream.tell())
+            raise self.over("bytes_left", f"declared count {n} exceeds the "
+                            f"{self.stream.remaining()} bytes left")
         return n
 
     def members(self, n: int) -> None:
         if n > self.max_elements:
-            raise self.over(f"object with more than {self.max_elements} members")
+            raise self.over("max_elements", f"object with more than {self.max_elements} members")
 
     def size(self, n: int, limit: str, what: str) -> int:
         if n > getattr(self, limit):
-            raise self.over(f"{what} of {n} bytes is over the {getattr(self, limit)}-byte limit")
+            raise self.over(limit, f"{what} of {n} bytes is over the {getattr(self, limit)}-byte "
+                            "limit")
         return n
 
     def tokens(self) -> bytes:
@@ -486,7 +491,7 @@ class _Reading:
         budget = self.budget
         budget.nodes += 1
         if budget.nodes > budget.max_nodes:
-            raise budget.over(f"more than {budget.max_nodes} values")
+            raise budget.over("max_nodes", f"more than {budget.max_nodes} values")
         marker = self.stream.read(1)
         func = self._func_cache.get(marker)
         if func is None:
@@ -498,7 +503,7 @@ class _Reading:
             return func()
         budget.depth += 1
         if budget.depth > budget.max_depth:
-            raise budget.over(f"values nested deeper than {budget.max_depth} levels")
+            raise budget.over("max_depth", f"values nested deeper than {budget.max_depth} levels")
         value = func()
         budget.depth -= 1
         return value.value if type(value) is _Held else value

@@ -461,6 +461,9 @@ def test_budgets_refuse_what_amfast_refuses(amf3, name, options, values, encoder
     with pytest.raises(DecodeError) as info:
         codec.decode(past, amf3)
     assert isinstance(info.value.offset, int)
+    limit = next(iter(options))
+    if limit.startswith("max_"):
+        assert info.value.limit == limit
 
 
 @pytest.mark.parametrize("raw,amf3", [
