@@ -4,11 +4,14 @@ Run it with ``make bench-rpc`` (``BENCH_ARGS="--quick"`` for a short run), or::
 
     .venv/bin/python bench/bench_rpc.py [--quick] [--runs N] [--duration S] [--concurrency C]
 
-Three WSGI applications, each served by waitress with the same settings (``threads=4``) in
+Four WSGI applications, each served by waitress with the same settings (``threads=4``) in
 its own subprocess (its own GIL), all started at once and measured in turn:
 
 * ``amfast``: the hello example's channel set (``examples/hello/server.py``'s
   ``build_channel_set()``), NetConnection target ``ExampleService.echo``;
+* ``amfast PyAmfEndpoint``: the same channel set, its channels' endpoint ``PyAmfEndpoint()``
+  (py3amf's encoders and decoders), on the same py3amf install as ``py3amf`` below (it
+  subclasses py3amf's pure-Python coders; of the Cython extension it uses the byte stream);
 * ``py3amf``: ``pyamf.remoting.gateway.wsgi.WSGIGateway({'ExampleService.echo': echo})``,
   with py3amf's Cython extension when ``bench/.py3amf-cython`` holds it (``make bench-rpc``
   installs it there, as ``make bench`` does), otherwise pure Python; the table says which;
@@ -227,7 +230,7 @@ class ServerProcess:
         self.kind = kind
         self.path = PATHS[kind]
         self.env = dict(os.environ)
-        if kind == "py3amf" and (PYAMF_CYTHON / "cpyamf").is_dir():
+        if kind in ("py3amf", "amfast-pyamf") and (PYAMF_CYTHON / "cpyamf").is_dir():
             self.env["PYTHONPATH"] = os.pathsep.join(
                 [str(PYAMF_CYTHON)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
         # stderr goes to a file: waitress logs a warning whenever its task queue is not

@@ -298,31 +298,33 @@ def mc_prefix(request) -> str:
 ENDPOINT_KINDS = ("amf", "pyamf")
 
 
-def make_endpoint(kind: str, class_def_mapper=None):
+def make_endpoint(kind: str, class_def_mapper=None, **decoder_options):
     """A fresh endpoint of ``kind``: ``AmfEndpoint`` ("amf") or ``PyAmfEndpoint`` ("pyamf").
 
     With ``class_def_mapper``, both map classes through it (the AmfEndpoint's encoder and
-    decoder share it).
+    decoder share it).  ``decoder_options`` are ``amfast.decoder.Decoder``'s (``xml_type``,
+    ``aware_datetimes``, budgets such as ``max_depth``), which both endpoints take.
     """
     if kind == "amf":
+        from amfast.class_def import ClassDefMapper
         from amfast.decoder import Decoder
         from amfast.encoder import Encoder
         from amfast.remoting.endpoint import AmfEndpoint
 
-        if class_def_mapper is None:
-            return AmfEndpoint()
-        return AmfEndpoint(encoder=Encoder(class_def_mapper=class_def_mapper),
-                           decoder=Decoder(class_def_mapper=class_def_mapper))
+        mapper = ClassDefMapper() if class_def_mapper is None else class_def_mapper
+        return AmfEndpoint(encoder=Encoder(class_def_mapper=mapper),
+                           decoder=Decoder(class_def_mapper=mapper, **decoder_options))
     if kind == "pyamf":
         from amfast.remoting.pyamf_endpoint import PyAmfEndpoint
 
-        return PyAmfEndpoint(class_def_mapper=class_def_mapper)
+        return PyAmfEndpoint(class_def_mapper=class_def_mapper, **decoder_options)
     raise ValueError(f"unknown endpoint kind {kind!r}")
 
 
 @pytest.fixture(params=ENDPOINT_KINDS)
 def endpoint_factory(request):
-    """``endpoint_factory(class_def_mapper=None) -> Endpoint``: a fresh endpoint, once per kind.
+    """``endpoint_factory(class_def_mapper=None, **decoder_options) -> Endpoint``: a fresh
+    endpoint (see ``make_endpoint``), once per kind.
 
     Parametrised over ``ENDPOINT_KINDS`` (test ids ``amf``/``pyamf``); the callable's
     ``kind`` attribute says which.  "pyamf" is skipped when py3amf is not installed.
@@ -335,22 +337,20 @@ def endpoint_factory(request):
     if kind == "pyamf":
         pytest.importorskip("pyamf")
 
-    def factory(class_def_mapper=None):
-        return make_endpoint(kind, class_def_mapper)
+    def factory(class_def_mapper=None, **decoder_options):
+        return make_endpoint(kind, class_def_mapper, **decoder_options)
 
     factory.kind = kind
     return factory
 
 
 def use_endpoints(channel_set, endpoint_factory) -> None:
-    """Give the channels of ``channel_set`` endpoints of the factory's kind (same mapper).
-
-    A channel whose decoder a test configured (XML refused, budgets) keeps its endpoint:
-    those options exist only in amfast's codec.
-    """
+    """Give the channels of ``channel_set`` endpoints of the factory's kind, with the mapper
+    and the decoder options (XML refused, budgets) their AmfEndpoints have."""
     if endpoint_factory.kind == "amf":
         return
     for channel in channel_set:
         decoder = channel.endpoint.decoder
-        if decoder.xml_type == "minidom" and not decoder.limits:
-            channel.endpoint = endpoint_factory(channel.endpoint.encoder.class_def_mapper)
+        channel.endpoint = endpoint_factory(
+            decoder.class_def_mapper, xml_type=decoder.xml_type,
+            aware_datetimes=decoder.aware_datetimes, **decoder.limits)

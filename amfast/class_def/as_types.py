@@ -141,3 +141,14 @@ class IdentityKey:
 
     def __repr__(self) -> str:
         return f"IdentityKey({self.value!r})"
+
+
+def dictionary_key(key: Any) -> Any:
+    """A decoded Dictionary key as a Python dict key: a primitive as it is, an object
+    wrapped in an ``IdentityKey``."""
+    if key is None or type(key) in _PRIMITIVE_KEYS:
+        return key
+    return IdentityKey(key)
+
+
+_PRIMITIVE_KEYS = (str, int, float, bool)

@@ -16,8 +16,8 @@ import datetime as _datetime
 
 from amfast import AmFastError
 from amfast.class_def import ClassDef, ClassDefMapper, ExternClassDef, _ProxyClassDef
-from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsVector, IdentityKey,
-                                       TypedObject)
+from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsVector, TypedObject,
+                                       dictionary_key)
 from amfast.xml_values import XML_TYPES, XmlMalformed, XmlRefused, parse_xml
 
 import_datetime()
@@ -748,10 +748,7 @@ cdef class DecoderContext:
         for i in range(n):
             key = self.decode3()
             # Object keys are told apart by identity, as in ActionScript (see IdentityKey).
-            if not (key is None or type(key) is str or type(key) is int or type(key) is float
-                    or type(key) is bool):
-                key = IdentityKey(key)
-            value[key] = self.decode3()
+            value[dictionary_key(key)] = self.decode3()
         self.depth -= 1
         return value
 

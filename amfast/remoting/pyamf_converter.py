@@ -1,75 +1,42 @@
-"""py3amf (the maintained Python 3 PyAMF) as a second codec for amfast.
+"""py3amf (the maintained Python 3 PyAMF) as amfast's second codec.
 
-``PyAmfCodec`` reads and writes AMF0/AMF3 values and remoting envelopes with
-py3amf's streams, contexts and reference tables, through subclasses of its
-``amf0``/``amf3`` Encoder and Decoder that give amfast's type mapping
-(docs/codec.md): ArrayCollection and ObjectProxy unwrap to list/dict, dates are
-naive UTC with whole milliseconds, unknown aliases become
-``amfast.class_def.as_types.TypedObject``, ByteArrays are ``AsByteArray``,
-AMF0 numbers are floats, Vectors and Dictionaries are ``AsVector`` and
-``AsDictionary``, XML is a minidom Document parsed without DTDs.
-``amfast.remoting.pyamf_endpoint.PyAmfEndpoint`` serves channels with it.
+``PyAmfCodec`` reads and writes values and remoting packets with py3amf's own
+``amf0``/``amf3`` Encoder and Decoder.  Through the hooks py3amf offers (the
+type dispatch, the contexts and their class aliases, single read or write
+methods) they give and take amfast's values (docs/codec.md) and apply the
+``amfast.decoder.Decoder`` budgets and ``xml_type``.  Vectors, which py3amf does not
+read or write, and Dictionaries, which it reads without their reference slot and does
+not write, get their own methods.  ``PyAmfEndpoint`` serves channels with it.
 
-Class mapping
--------------
-A codec looks an alias (decoding) or a class (encoding, nearest mapped base
-class first, as ``ClassDefMapper`` does) up in this order:
+Class mapping: an alias (decoding) or a class (encoding, nearest mapped base
+class first) is looked up in the codec's ``ClassDefMapper`` (which knows the Flex
+messages and their small forms), then in ``pyamf.CLASS_CACHE`` (classes mapped
+with ``register_class_def`` below or ``pyamf.register_class``, those for their
+exact class only; py3amf's own classes are not used for decoding), then (decoding)
+in the class loaders the user registered with ``pyamf.register_class_loader``.
+Nothing else: unlike ``pyamf.load_class``, no module is imported because of a name
+in the input.  ``pyamf.TYPE_MAP`` and ``ALIAS_TYPES`` are not consulted.
 
-1. its own ``ClassDefMapper`` (the Flex messages, their small forms DSA/DSC/DSK,
-   ArrayCollection/ObjectProxy and ``Error`` are in every mapper).  These
-   mappings become ``ClassDefAlias`` objects that belong to the codec: nothing
-   is registered in py3amf for them;
-2. ``pyamf.CLASS_CACHE``: classes mapped with ``register_class_def`` /
-   ``register_class_mapper`` below, and with ``pyamf.register_class`` directly
-   (those only for their exact class, as py3amf does).  Registrations of
-   py3amf's own classes (``pyamf.flex``, ``pyamf.flex.messaging``, ...) are not
-   used for decoding: their aliases read as amfast's classes do;
-3. (decoding) class loaders registered with ``pyamf.register_class_loader``,
-   except py3amf's own ``flex_loader`` and ``blaze_loader``.
+An ``ExternClassDef`` (the small Flex messages too) runs ``readExternal`` and
+``writeExternal`` once per object, with an amfast context bridged to py3amf's
+stream: raw bytes go to the stream, values are read and written by py3amf with
+the stream's reference tables.  Values written pass through amfast's codec first,
+so a list or dict shared between an external form and the rest of the message is
+written twice (as equal values).
 
-Nothing else: unlike ``pyamf.load_class``, no module is ever imported because
-of a name in the input.  py3amf's ``TYPE_MAP`` (``pyamf.add_type``) and
-``ALIAS_TYPES`` are not consulted: unmapped values encode as amfast's codec
-encodes them.
+Nesting is bounded by ``max_depth`` and, as py3amf recurses in Python, by Python's
+recursion limit (some 300 levels): both are a ``DecodeError``.  Failures are
+amfast's ``DecodeError`` and ``EncodeError``; exceptions raised by user code while
+encoding (properties, ClassDefs) pass.
 
-Externalizable classes: the small messages are read and written natively (their
-flag bytes through py3amf's stream, their values through py3amf's tables).  A
-user's ``ExternClassDef`` calls ``amfast.encode.encode(value, context)`` /
-``amfast.decode.decode(context)``, which only accept amfast's own contexts, so
-it gets one: on writing, a context that records the raw bytes it is given and
-whose values are then written again by py3amf (sharing the stream's reference
-tables); on reading, a context holding the values py3amf has read so far, with
-``readExternal`` run again each time it asks for one more value (so it must
-not have side effects beyond ``obj``, nor swallow ``DecodeError``).  Values are
-equal to what amfast's codec gives, but an object shared between such an
-external form and the rest of the message arrives as two equal objects.
-
-Limits: py3amf recurses in Python, so values nested deeper than about 300
-levels are a ``DecodeError`` (amfast's ``max_depth`` is 512), and the other
-``Decoder`` budgets are not applied.  Failures are amfast's ``DecodeError`` and
-``EncodeError``; exceptions raised by user code (properties, ClassDefs) pass.
-
-What is registered in py3amf globally, and why
-----------------------------------------------
-* Importing this module (or ``pyamf_endpoint``) registers nothing.  It imports
-  ``pyamf.amf0``, ``pyamf.amf3`` and ``pyamf.remoting``, whose own import-time
-  registrations (``ByteArray``, ``ErrorFault``, ``Server.Call.Failed``) happen
-  as with any use of py3amf.  py3amf's Flex aliases are left alone (AmFast
-  replaced them process-wide; amfast does not): ``pyamf.flex`` is not imported.
-* ``register_class_def(class_def)`` puts a ``ClassDefAlias`` in
-  ``pyamf.CLASS_CACHE`` under the ClassDef's alias and class, because that is
-  what it is asked to do: make py3amf itself (``pyamf.encode``,
-  ``pyamf.remoting``) and every PyAmfEndpoint map that class.
-  ``register_class_mapper`` does so for each ClassDef of a mapper that is not
-  built in.  ``unregister_class_def``/``unregister_class_mapper`` undo it.
-  (With stock py3amf, externalizable ClassDefs are not supported: py3amf calls
-  ``__readamf__``/``__writeamf__`` on the instance.  PyAmfCodec supports them.)
-* Only a class loader the user registered, when it returns a class for an
-  alias, gets it registered with ``pyamf.register_class`` — exactly what
-  ``pyamf.load_class`` would do.  Likewise a class the user registered with
-  ``pyamf.register_class`` is written by py3amf's own alias, which registers
-  that class's unregistered base classes as py3amf always does.  Unmapped
-  classes never touch py3amf's registry.
+What is registered in py3amf globally: nothing on import (py3amf's own modules
+register what they always do; ``pyamf.flex`` is not imported, so py3amf's Flex
+aliases stay as they are, unlike AmFast).  ``register_class_def`` puts a
+``ClassDefAlias`` in ``pyamf.CLASS_CACHE`` under the alias and the class, as asked:
+py3amf itself and every PyAmfEndpoint then map the class (stock py3amf cannot run
+an ``ExternClassDef``); ``unregister_class_def`` undoes it.  A class a user's class
+loader returns is registered with ``pyamf.register_class``, as ``pyamf.load_class``
+does.
 """
 from __future__ import annotations
 
@@ -78,34 +45,34 @@ try:
     import pyamf.amf0
     import pyamf.amf3
     import pyamf.remoting
-    from pyamf import util as _pyamf_util
+    from pyamf.util import BufferedByteStream  # py3amf's own: in C with its extension
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("pyamf_converter needs py3amf: pip install 'amfast[pyamf]'") from _exc
 
 import datetime
 import decimal
 import enum
-import math
+import operator
 import struct
 import sys
-import types
 from typing import Any
 
-from amfast import AmFastError
+from amfast import AmFastError, date_from_epoch, epoch_from_date
 from amfast import decode as amf_decode
-from amfast import encode as amf_encode
 from amfast.class_def import (ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS, ClassDef, ClassDefMapper,
                               DynamicClassDef, ExternClassDef, _ProxyClassDef,
                               get_dynamic_attr_vals)
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsProxy, AsVector,
-                                       TypedObject)
+                                       IdentityKey, TypedObject, dictionary_key)
 from amfast.context import DecoderContext, EncoderContext
-from amfast.decoder import DecodeError
+from amfast.decoder import (DEFAULT_LIMITS, BadReferenceError, ClassMappingError, DecodeError,
+                            InvalidUTF8Error, LimitExceededError, MalformedDataError,
+                            RefusedValueError, TruncatedDataError, UnknownMarkerError,
+                            check_options)
 from amfast.encoder import EncodeError
+from amfast.ext.encoder import _REFUSED_TYPES
 from amfast.remoting.packet import Header, Message, Packet
-from amfast.remoting.flex_messages import (_HAS_NEXT, AbstractMessage, CommandMessage,
-                                           _SmallMessageDef, _uuid_from_bytes, block_flags)
-from amfast.xml_values import XmlRefused, is_xml, parse_xml, xml_to_string
+from amfast.xml_values import XmlMalformed, XmlRefused, is_xml, parse_xml, xml_to_string
 
 __all__ = ["PyAmfConversionError", "ClassDefAlias", "class_def_alias", "register_class_def",
            "register_class_mapper", "unregister_class_def", "unregister_class_mapper",
@@ -117,295 +84,172 @@ class PyAmfConversionError(AmFastError):
     """A value or mapping cannot be carried over between amfast and py3amf."""
 
 
-# ============================================================================ aliases
+_DOUBLE = struct.Struct(">d")
+_VERSIONS = (Packet.FLASH_8, Packet.FLASH_COM, Packet.FLASH_9)
+_VECTORS = {b"\x0d": "int", b"\x0e": "uint", b"\x0f": "double", b"\x10": "object"}
+_VECTOR_MARKERS = {kind: marker for marker, kind in _VECTORS.items()}
+_VECTOR_ITEMS = {"int": ("i", 4), "uint": ("I", 4), "double": ("d", 8)}
+_DICTIONARY = b"\x11"
 
 
-class ClassDefAlias(pyamf.ClassAlias):
+# ============================================================================== aliases
+
+
+class _Alias(pyamf.ClassAlias):
+    """A ``pyamf.ClassAlias`` complete as built: py3amf's compiling would register base
+    classes in py3amf and sort the sealed names."""
+
+    def __init__(self, klass: type, name: str, static_attrs=(), dynamic: bool = True,
+                 external: bool = False, amf3: bool = False):
+        self.klass, self.alias, self.anonymous = klass, name, not name
+        self.static_attrs = list(static_attrs)
+        self.dynamic, self.sealed, self.external, self.amf3 = dynamic, not dynamic, external, amf3
+        # None makes py3amf's ClassDefinition take a non-dynamic alias as sealed.
+        self.encodable_properties = self.decodable_properties = None
+        self.exclude_attrs = self.readonly_attrs = self.proxy_attrs = None
+        self.synonym_attrs, self.bases, self._compiled = {}, [], True
+
+    def compile(self) -> None:
+        """Nothing to compile."""
+
+    def applyAttributes(self, obj: Any, attrs: dict, codec: Any = None) -> None:
+        obj.update(attrs)
+
+
+def _named(items: Any, codec: Any) -> dict:
+    """Members by ``str`` name; AMF3 cannot carry an empty name (it ends the members)."""
+    attrs = {key if type(key) is str else str(key): value for key, value in items}
+    if "" in attrs and isinstance(codec, pyamf.amf3.Encoder):
+        raise EncodeError("AMF3 objects cannot carry an empty member name")
+    return attrs
+
+
+def _include_private(codec: Any) -> bool:
+    return bool(getattr(getattr(codec, "codec", None), "include_private", False))
+
+
+class _ObjectAlias(_Alias):
+    """Anonymous objects (a dict or an instance's attributes) and unmapped typed objects."""
+
+    def __init__(self, name: str = "", static_attrs=(), dynamic: bool = True):
+        _Alias.__init__(self, TypedObject if name else dict, name, static_attrs, dynamic)
+
+    def createInstance(self, codec: Any = None) -> Any:
+        return TypedObject(self.alias, self.static_attrs, self.dynamic) if self.alias else {}
+
+    def getEncodableAttributes(self, obj: Any, codec: Any = None) -> dict:
+        if isinstance(obj, TypedObject):
+            attrs = {name: obj.get(name) for name in self.static_attrs}
+            attrs.update(_named(obj.items(), codec))
+            return attrs
+        if isinstance(obj, dict):
+            return _named(obj.items(), codec)
+        if isinstance(obj, _REFUSED_TYPES) or (
+                not hasattr(obj, "__dict__") and not hasattr(type(obj), "__slots__")):
+            raise EncodeError(f"cannot encode {type(obj).__name__!s} values as AMF")
+        return _named(get_dynamic_attr_vals(obj, None, _include_private(codec)).items(), codec)
+
+
+_ANONYMOUS = _ObjectAlias()
+
+
+class _Held:
+    """Stands for an externalizable object while py3amf reads or writes its form (py3amf
+    calls ``__readamf__``/``__writeamf__`` on the object; this hands them to the alias)."""
+
+    __slots__ = ("alias", "value")
+
+    def __init__(self, alias: "ClassDefAlias", value: Any = None):
+        self.alias, self.value = alias, value
+
+    def __readamf__(self, data_input: Any) -> None:
+        self.value = self.alias.read_external(data_input.decoder)
+
+    def __writeamf__(self, data_output: Any) -> None:
+        self.alias.write_external(self.value, data_output.encoder)
+
+
+class ClassDefAlias(_Alias):
     """A ``pyamf.ClassAlias`` that maps a class the way an amfast ``ClassDef`` says.
 
-    Sealed names keep the ClassDef's order (py3amf sorts its own), instances
-    are made with ``getInstance`` and filled with ``applyAttrVals``, and
-    ``encode_types``/``decode_types`` apply.  Compiling it never registers
-    anything (py3amf registers the base classes of its own aliases).
+    Sealed names keep the ClassDef's order, instances come from ``getInstance`` and
+    are filled by ``applyAttrVals``, ``encode_types``/``decode_types`` apply, and an
+    ``ExternClassDef`` reads and writes its own form.
     """
 
     def __init__(self, class_def: ClassDef):
-        self.class_def = class_def
-        pyamf.ClassAlias.__init__(self, class_def.class_, class_def.alias, defer=True)
-        self.compile()
-
-    def checkClass(self, klass: type) -> None:
-        """amfast maps classes whatever their ``__init__`` needs."""
-
-    def compile(self) -> None:
-        if self._compiled:
-            return
-        class_def = self.class_def
         external = isinstance(class_def, ExternClassDef)
-        self.external = external
-        self.dynamic = isinstance(class_def, DynamicClassDef) and not external
-        self.sealed = not self.dynamic
-        self.amf3 = bool(class_def.amf3 or external)
-        self.static_attrs = [] if external else list(class_def.static_attrs)
-        self.static_attrs_set = set(self.static_attrs)
-        self.exclude_attrs = self.readonly_attrs = self.proxy_attrs = None
-        self.synonym_attrs = {}
-        self.bases = []
-        self.inherited_dynamic = self.inherited_sealed = None
-        self.encodable_properties = list(self.static_attrs) or None
-        self.decodable_properties = list(self.static_attrs) or None
-        self.non_static_encodable_properties = None
-        self.shortcut_encode = self.shortcut_decode = False
-        self.is_dict = False
-        self._compiled = True
-
-    # -- what amfast's codec does with a ClassDef --------------------------------------
-
-    def static_values(self, obj: Any) -> list:
-        class_def = self.class_def
-        vals = list(class_def.getStaticAttrVals(obj))
-        if class_def.encode_types:
-            for index, name in enumerate(self.static_attrs):
-                conv = class_def.encode_types.get(name)
-                if conv is not None:
-                    vals[index] = conv(vals[index])
-        return vals
-
-    def dynamic_values(self, obj: Any, include_private: bool = False) -> dict:
-        class_def = self.class_def
-        vals = class_def.getDynamicAttrVals(obj, include_private)
-        if class_def.encode_types:
-            vals = {name: (class_def.encode_types[name](val) if name in class_def.encode_types
-                           else val) for name, val in vals.items()}
-        return vals
-
-    def apply(self, obj: Any, vals: dict) -> None:
-        decode_types = self.class_def.decode_types
-        if decode_types:
-            for name, conv in decode_types.items():
-                if name in vals:
-                    vals[name] = conv(vals[name])
-        self.class_def.applyAttrVals(obj, vals)
-
-    # -- the pyamf.ClassAlias interface (used by stock py3amf codecs) -----------------
+        _Alias.__init__(self, class_def.class_, class_def.alias,
+                        () if external else class_def.static_attrs,
+                        isinstance(class_def, DynamicClassDef) and not external, external,
+                        bool(class_def.amf3 or external))
+        self.class_def = class_def
 
     def getEncodableAttributes(self, obj: Any, codec: Any = None) -> dict:
-        include_private = bool(getattr(getattr(codec, "conf", None), "include_private", False))
-        attrs = dict(zip(self.static_attrs, self.static_values(obj)))
+        class_def = self.class_def
+        attrs = dict(zip(self.static_attrs, class_def.getStaticAttrVals(obj)))
         if self.dynamic:
-            attrs.update(self.dynamic_values(obj, include_private))
+            attrs.update(_named(class_def.getDynamicAttrVals(
+                obj, _include_private(codec)).items(), codec))
+        for name, convert in (class_def.encode_types or {}).items():
+            if name in attrs:
+                attrs[name] = convert(attrs[name])
         return attrs
 
-    def getDecodableAttributes(self, obj: Any, attrs: dict, codec: Any = None) -> dict:
-        return {key.decode() if isinstance(key, bytes) else key: val
-                for key, val in attrs.items()}
-
     def applyAttributes(self, obj: Any, attrs: dict, codec: Any = None) -> None:
-        self.apply(obj, self.getDecodableAttributes(obj, attrs, codec))
+        # Stock py3amf hands names over as bytes.
+        attrs = {key.decode() if isinstance(key, bytes) else key: value
+                 for key, value in attrs.items()}
+        for name, convert in (self.class_def.decode_types or {}).items():
+            if name in attrs:
+                attrs[name] = convert(attrs[name])
+        self.class_def.applyAttrVals(obj, attrs)
 
     def createInstance(self, codec: Any = None) -> Any:
+        if self.external and isinstance(codec, Amf3Decoder):
+            return _Held(self)
         return self.class_def.getInstance()
 
-    # -- externalizable classes (PyAmfCodec only) ------------------------------------------
+    def read_external(self, decoder: "Amf3Decoder") -> Any:
+        obj = self.class_def.getInstance()
+        decoder.context.set_object(decoder.context.last_slot(), obj)  # the form may refer to it
+        self.class_def.readExternal(obj, _ReadBridge(decoder))
+        return obj
 
     def write_external(self, obj: Any, encoder: "Amf3Encoder") -> None:
-        """Run ``writeExternal`` on a recording context, then write its output with py3amf."""
-        mapper = encoder.conf.amfast_mapper()
-        recorder = _RecordingEncoderContext(mapper, encoder.conf.include_private)
-        self.class_def.writeExternal(obj, recorder)
-        values = recorder.getvalue()
-        reader = DecoderContext(values, mapper, True)
-        stream = encoder.stream
-
-        def flush(upto: int) -> None:
-            while reader.tell() < upto:
-                encoder.writeElement(amf_decode.decode(reader))
-            if reader.tell() != upto:
-                raise EncodeError(f"{self.class_def.alias!r}: writeExternal wrote raw bytes in "
-                                  "the middle of a value")
-
-        for offset, raw in recorder.marks:
-            flush(offset)
-            stream.write(raw)
-        flush(len(values))
-
-    def read_external(self, obj: Any, decoder: "Amf3Decoder") -> None:
-        """Run ``readExternal`` on a context holding the values py3amf read so far.
-
-        When it asks for one more value than the context holds, py3amf reads it
-        from the stream (with the stream's reference tables) and ``readExternal``
-        runs again from the start.
-        """
-        mapper = decoder.conf.amfast_mapper()
-        raws: list = []
-        values: list = []
-        for _ in range(_MAX_REPLAYS):
-            encoder_context = EncoderContext(class_def_mapper=mapper, amf3=True)
-            for value in values:
-                amf_encode.encode(value, encoder_context)
-            buffer = encoder_context.getvalue()
-            context = _ReplayDecoderContext(buffer, mapper, decoder.stream, raws)
-            if hasattr(obj, "__dict__"):
-                obj.__dict__.clear()
-            try:
-                self.class_def.readExternal(obj, context)
-            except DecodeError as exc:
-                if exc.offset != len(buffer) or context.tell() != len(buffer):
-                    raise
-                values.append(decoder.readElement())
-                continue
-            if context.tell() != len(buffer) or context.raw_index != len(raws):
-                raise DecodeError(f"{self.class_def.alias!r}: readExternal read less when run "
-                                  "again (it must depend only on what it reads)")
-            return
-        raise DecodeError(f"{self.class_def.alias!r}: readExternal read more than "
-                          f"{_MAX_REPLAYS} values")
+        bridge = _WriteBridge()
+        self.class_def.writeExternal(obj, bridge)
+        bridge.replay(encoder)
 
 
-_MAX_REPLAYS = 10000
+class _ProxyAlias(ClassDefAlias):
+    """ArrayCollection/ObjectProxy: the wrapper and the value it wraps are one object."""
 
+    def read_external(self, decoder: "Amf3Decoder") -> Any:
+        context = decoder.context
+        context.proxy_slot = slot = context.last_slot()
+        value = decoder.readElement()
+        context.proxy_slot = None
+        context.set_object(slot, value)
+        return value
 
-class _RecordingEncoderContext(EncoderContext):
-    """Keeps the raw writes of one ``writeExternal`` apart from its values.
-
-    ``marks`` holds (offset among the values, bytes).  Raw writes of the
-    externalizable objects inside those values (``nested``) stay in the values.
-    """
-
-    def __init__(self, mapper: ClassDefMapper, include_private: bool):
-        EncoderContext.__init__(self, class_def_mapper=mapper, amf3=True,
-                                include_private=include_private)
-        self.marks: list = []
-        self.nested = 0
-
-    def write(self, raw: Any) -> None:
-        if self.nested:
-            EncoderContext.write(self, raw)
+    def write_external(self, value: Any, encoder: "Amf3Encoder") -> None:
+        if self.alias == ARRAY_COLLECTION_ALIAS:
+            encoder.writeList(value)
         else:
-            self.marks.append((self.tell(), bytes(raw)))
+            encoder.write_object(value, _ANONYMOUS)
 
 
-class _ReplayDecoderContext(DecoderContext):
-    """Values come from its buffer; raw reads from the py3amf stream (recorded for replays).
-
-    Raw reads of the externalizable objects inside those values (``nested``)
-    come from the buffer.
-    """
-
-    def __init__(self, buffer: bytes, mapper: ClassDefMapper, stream: Any, raws: list):
-        DecoderContext.__init__(self, buffer, mapper, True)
-        self._stream = stream
-        self._raws = raws
-        self.raw_index = 0
-        self.nested = 0
-
-    def read(self, n: int) -> bytes:
-        if self.nested:
-            return DecoderContext.read(self, n)
-        if n < 0:
-            raise ValueError("cannot read a negative number of bytes")
-        index = self.raw_index
-        self.raw_index += 1
-        if index < len(self._raws):
-            chunk = self._raws[index]
-            if len(chunk) != n:
-                raise DecodeError("readExternal read differently when run again (it must "
-                                  "depend only on what it reads)")
-            return chunk
-        chunk = self._stream.read(n) if n else b""
-        self._raws.append(chunk)
-        return chunk
-
-
-class _NestedExternDef(ExternClassDef):
-    """An ExternClassDef met inside a value of another one's external form.
-
-    It marks the recording/replaying context as nested while the real
-    ClassDef reads or writes, so that its raw bytes stay inside the value.
-    """
-
-    def __init__(self, inner: ExternClassDef):
-        ExternClassDef.__init__(self, inner.class_, inner.alias, _built_in=inner._built_in)
-        self.inner = inner
-
-    def getInstance(self) -> Any:
-        return self.inner.getInstance()
-
-    def writeExternal(self, obj: Any, context: Any) -> None:
-        _counting_nesting(context, _RecordingEncoderContext, self.inner.writeExternal, obj)
-
-    def readExternal(self, obj: Any, context: Any) -> None:
-        _counting_nesting(context, _ReplayDecoderContext, self.inner.readExternal, obj)
-
-
-def _transcoding_mapper(class_defs: list) -> ClassDefMapper:
-    """A ClassDefMapper of ``class_defs`` (later ones win), externalizable ones nested."""
-    mapper = ClassDefMapper()
-    for class_def in list(mapper) + class_defs:
-        if isinstance(class_def, ExternClassDef) and not isinstance(class_def, _ProxyClassDef):
-            class_def = _NestedExternDef(class_def)
-        mapper.mapClass(class_def)
-    return mapper
-
-
-class SmallMessageAlias(ClassDefAlias):
-    """DSA/DSC/DSK: the flag-byte wire format of ``flex_messages._SmallMessageDef``."""
-
-    def read_external(self, obj: Any, decoder: "Amf3Decoder") -> None:
-        stream = decoder.stream
-        AbstractMessage.__init__(obj, timestamp=0, messageId="")
-        obj.correlationId = None
-        if isinstance(obj, CommandMessage):
-            obj.operation = 0
-        for block in self.class_def.blocks:
-            flags = []
-            while True:
-                byte = stream.read_uchar()
-                flags.append(byte)
-                if not byte & _HAS_NEXT:
-                    break
-            values = {}
-            for index, byte in enumerate(flags):
-                known = block[index] if index < len(block) else ()
-                for bit in range(7):
-                    if byte & (1 << bit):
-                        value = decoder.readElement()
-                        if bit < len(known):
-                            values[known[bit]] = value
-            for name, value in values.items():
-                if name.endswith("Bytes"):
-                    name, value = name[:-len("Bytes")], _uuid_from_bytes(value)
-                setattr(obj, name, value)
-        if obj.headers is None:
-            obj.headers = {}
-
-    def write_external(self, obj: Any, encoder: "Amf3Encoder") -> None:
-        stream = encoder.stream
-        for block in self.class_def.blocks:
-            flags, values = block_flags(obj, block)
-            stream.write(flags)
-            for value in values:
-                encoder.writeElement(value)
-
-
-def _counting_nesting(context: Any, kind: type, call: Any, obj: Any) -> None:
-    """``call(obj, context)``, counted in ``context.nested`` when the context is of ``kind``."""
-    nesting = isinstance(context, kind)
-    if nesting:
-        context.nested += 1
-    try:
-        call(obj, context)
-    finally:
-        if nesting:
-            context.nested -= 1
+_PROXIES = {alias: _ProxyAlias(_ProxyClassDef(alias))
+            for alias in (ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS)}
 
 
 def class_def_alias(class_def: ClassDef) -> ClassDefAlias:
     """The ``pyamf.ClassAlias`` for an amfast ClassDef (not registered anywhere)."""
     if not isinstance(class_def, ClassDef):
         raise PyAmfConversionError(f"not a ClassDef: {class_def!r}")
-    if isinstance(class_def, _SmallMessageDef):
-        return SmallMessageAlias(class_def)
+    if isinstance(class_def, _ProxyClassDef):
+        return _PROXIES[class_def.alias]
     return ClassDefAlias(class_def)
 
 
@@ -415,26 +259,22 @@ def class_def_alias(class_def: ClassDef) -> ClassDefAlias:
 def register_class_def(class_def: ClassDef) -> ClassDefAlias:
     """Map a ClassDef in py3amf (``pyamf.CLASS_CACHE``), as ``pyamf.register_class`` does.
 
-    Every PyAmfEndpoint and py3amf itself then encode and decode the class as
-    amfast's codec does.  An alias that py3amf maps to another class raises
-    ``PyAmfConversionError``; registering a ClassDef again replaces the earlier one.
+    An alias that py3amf maps to another class raises ``PyAmfConversionError``;
+    registering a ClassDef again replaces the earlier one.
     """
     alias = class_def_alias(class_def)
+    cache = pyamf.CLASS_CACHE
     for key in (class_def.alias, class_def.class_):
-        current = pyamf.CLASS_CACHE.get(key)
+        current = cache.get(key)
         if current is not None and not isinstance(current, ClassDefAlias) and \
                 current.klass is not class_def.class_:
             raise PyAmfConversionError(
                 f"alias {class_def.alias!r} is already registered in py3amf for {current.klass!r}")
     for key in (class_def.alias, class_def.class_):
-        old = pyamf.CLASS_CACHE.get(key)
+        old = cache.get(key)
         if isinstance(old, ClassDefAlias):
-            # Drop the other key of an earlier registration this one replaces.
-            for other in (old.class_def.alias, old.class_def.class_):
-                if pyamf.CLASS_CACHE.get(other) is old:
-                    del pyamf.CLASS_CACHE[other]
-    pyamf.CLASS_CACHE[class_def.alias] = alias
-    pyamf.CLASS_CACHE[class_def.class_] = alias
+            unregister_class_def(old.class_def)  # both keys of the one this replaces
+    cache[class_def.alias] = cache[class_def.class_] = alias
     return alias
 
 
@@ -459,14 +299,7 @@ def unregister_class_mapper(class_mapper: ClassDefMapper) -> None:
             unregister_class_def(class_def)
 
 
-# ========================================================================== the mapping
-
 _PYAMF_LOADERS = (pyamf.flex_loader, pyamf.blaze_loader)
-
-
-def _is_pyamf_own(klass: Any) -> bool:
-    module = getattr(klass, "__module__", "") or ""
-    return module == "pyamf" or module.startswith(("pyamf.", "cpyamf"))
 
 
 class _Mapping:
@@ -483,13 +316,11 @@ class _Mapping:
         return alias
 
     def by_class(self, klass: type) -> Any:
-        mapper = self.class_def_mapper
-        cache = pyamf.CLASS_CACHE
         for base in klass.__mro__:
-            class_def = mapper.getClassDefByClass(base)
+            class_def = self.class_def_mapper.getClassDefByClass(base)
             if class_def is not None and class_def.class_ is base:
                 return self._local_alias(class_def)
-            registered = cache.get(base)
+            registered = pyamf.CLASS_CACHE.get(base)
             if registered is not None and (isinstance(registered, ClassDefAlias) or base is klass):
                 return registered
         return None
@@ -499,482 +330,536 @@ class _Mapping:
         if class_def is not None:
             return self._local_alias(class_def)
         registered = pyamf.CLASS_CACHE.get(name)
-        if registered is not None and (isinstance(registered, ClassDefAlias)
-                                       or not _is_pyamf_own(registered.klass)):
+        module = getattr(getattr(registered, "klass", None), "__module__", "") or ""
+        if registered is not None and (isinstance(registered, ClassDefAlias) or not (
+                module == "pyamf" or module.startswith(("pyamf.", "cpyamf")))):
             return registered
         for loader in list(pyamf.CLASS_LOADERS):
-            if loader in _PYAMF_LOADERS:
-                continue
-            found = loader(name)
-            if found is None:
-                continue
+            found = None if loader in _PYAMF_LOADERS else loader(name)
             if isinstance(found, pyamf.ClassAlias):
-                pyamf.CLASS_CACHE[found.alias] = found
-                pyamf.CLASS_CACHE[found.klass] = found
+                pyamf.CLASS_CACHE[found.alias] = pyamf.CLASS_CACHE[found.klass] = found
                 return found
             if isinstance(found, type):
                 return pyamf.register_class(found, name)
-            raise TypeError("Expecting class object or ClassAlias from loader")
+            if found is not None:
+                raise TypeError("Expecting class object or ClassAlias from loader")
         return None
 
 
-# ============================================================================= helpers
-
-_REFUSED_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
-                  types.MethodType, types.CodeType, types.FrameType, types.GeneratorType)
-_MIN_MS = -62135596800000.0
-_MAX_MS = 253402300799999.0
-_EPOCH = datetime.datetime(1970, 1, 1)
-_EPOCH_ORDINAL = 719163
-_MS_PER_DAY = 86400000
-_STATUS_SUFFIXES = tuple(pyamf.remoting.STATUS_CODES.items())
-
-A3_UNDEFINED, A3_NULL, A3_FALSE, A3_TRUE = b"\x00", b"\x01", b"\x02", b"\x03"
-A3_INTEGER, A3_DOUBLE, A3_STRING, A3_XML_DOC = b"\x04", b"\x05", b"\x06", b"\x07"
-A3_DATE, A3_ARRAY, A3_OBJECT, A3_XML, A3_BYTE_ARRAY = b"\x08", b"\x09", b"\x0a", b"\x0b", b"\x0c"
-A3_VECTOR_INT, A3_VECTOR_UINT, A3_VECTOR_DOUBLE, A3_VECTOR_OBJECT = (
-    b"\x0d", b"\x0e", b"\x0f", b"\x10")
-A3_DICTIONARY = b"\x11"
-_VECTOR_MARKERS = {"int": A3_VECTOR_INT, "uint": A3_VECTOR_UINT, "double": A3_VECTOR_DOUBLE,
-                   "object": A3_VECTOR_OBJECT}
+# ========================================================================== the bridges
 
 
-def _make_date(ms: float) -> datetime.datetime:
-    """amfast's date: naive UTC, the milliseconds' fraction rounded to microseconds."""
-    if not math.isfinite(ms) or not _MIN_MS <= ms <= _MAX_MS:
-        raise DecodeError(f"date {ms} ms is out of range")
-    whole = math.floor(ms)
-    micros = int(whole) * 1000 + int(math.floor((ms - whole) * 1000.0 + 0.5))
-    return _EPOCH + datetime.timedelta(microseconds=micros)
+class _Pull(ExternClassDef):
+    """A read bridge's tokens (and their class mapping): each one is the next value
+    py3amf reads."""
+
+    def __init__(self, decoder: "Amf3Decoder"):
+        ExternClassDef.__init__(self, object, "p", _built_in=True)
+        self.decoder = decoder
+
+    def getClassDefByAlias(self, alias: str) -> "_Pull":
+        return self
+
+    def getInstance(self) -> Any:
+        return self.decoder.readElement()
+
+    def readExternal(self, obj: Any, context: Any) -> None:
+        """Nothing: the value came whole from py3amf."""
 
 
-def _epoch_ms(value: datetime.date) -> float:
-    """Milliseconds since the epoch: naive values are UTC, microseconds are truncated."""
-    ms = (value.toordinal() - _EPOCH_ORDINAL) * _MS_PER_DAY
-    if isinstance(value, datetime.datetime):
-        ms += (value.hour * 3600000 + value.minute * 60000 + value.second * 1000
-               + value.microsecond // 1000)
-        if value.tzinfo is not None:
-            offset = value.utcoffset()
-            if offset is not None:
-                ms -= (offset.days * _MS_PER_DAY + offset.seconds * 1000
-                       + offset.microseconds // 1000)
-    return float(ms)
+#: Reading back what amfast's codec wrote needs no budgets (nesting is bounded as written).
+_UNBOUNDED = {name: sys.maxsize for name in DEFAULT_LIMITS if name != "max_depth"}
+#: An externalizable object of the inline trait "p", then objects of that trait.
+_TOKEN_HEAD, _TOKEN = b"\x0a\x07\x03p", b"\x0a\x01"
 
 
-_DOUBLE = struct.Struct(">d")
+class _ReadBridge(DecoderContext):
+    """The amfast context ``readExternal`` reads from: ``read(n)`` takes raw bytes from
+    py3amf's stream, and ``amfast.decode.decode`` decodes tokens standing for the values
+    py3amf reads next (with the stream's reference tables)."""
+
+    def __init__(self, decoder: "Amf3Decoder"):
+        self._stream = decoder.stream
+        DecoderContext.__init__(self, decoder.budget.tokens(), class_def_mapper=_Pull(decoder),
+                                amf3=True)
+
+    def read(self, n: int) -> bytes:
+        if n < 0:
+            raise ValueError("cannot read a negative number of bytes")
+        return self._stream.read(n)
 
 
-def _write_double(stream: Any, value: float) -> None:
-    """A big-endian double with its exact bits (py3amf rewrites every NaN as 0xFFF8...)."""
-    stream.write(_DOUBLE.pack(value))
+class _Passed(ExternClassDef):
+    """What a write bridge keeps out of amfast's codec (all but plain data), and its class
+    mapping: written, an object is only noted; read back, it is the same object."""
+
+    def __init__(self):
+        ExternClassDef.__init__(self, object, "p", _built_in=True)
+        self.kept: list = []
+        self._next = 0
+
+    def getClassDefByClass(self, class_: type) -> "_Passed":
+        return self
+
+    getClassDefByAlias = getClassDefByClass
+
+    def writeExternal(self, obj: Any, context: Any) -> None:
+        self.kept.append(obj)
+
+    def getInstance(self) -> Any:
+        self._next += 1
+        return self.kept[self._next - 1]
+
+    def readExternal(self, obj: Any, context: Any) -> None:
+        """Nothing: the object is the one written."""
 
 
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise EncodeError(f"string is not valid Unicode: {exc}") from None
+class _WriteBridge(EncoderContext):
+    """The amfast context ``writeExternal`` writes to: raw writes are kept with their
+    place among the values, which amfast's codec writes; ``replay`` writes both to
+    py3amf's stream, the values by py3amf."""
+
+    def __init__(self):
+        self._passed = _Passed()
+        EncoderContext.__init__(self, class_def_mapper=self._passed, amf3=True)
+        self._raw: list = []
+
+    def write(self, raw: Any) -> None:
+        self._raw.append((self.tell(), bytes(raw)))
+
+    def replay(self, encoder: "Amf3Encoder") -> None:
+        values = self.getvalue()
+        reader = DecoderContext(values, class_def_mapper=self._passed, amf3=True, **_UNBOUNDED)
+        for offset, raw in self._raw + [(len(values), b"")]:
+            while reader.tell() < offset:
+                encoder.writeElement(amf_decode.decode(reader))
+            encoder.stream.write(raw)
 
 
-def _parse_xml(raw: bytes) -> Any:
-    try:
-        return parse_xml(raw.decode("utf-8"), "minidom")
-    except (XmlRefused, UnicodeDecodeError) as exc:
-        raise DecodeError(str(exc)) from None
+# ============================================================================= decoding
 
 
-def _pyamf_flex() -> Any:
-    """``pyamf.flex`` if something imported it (this module never does)."""
-    return sys.modules.get("pyamf.flex")
+class _Budget:
+    """The decoding budgets of one call (``amfast.decoder.DEFAULT_LIMITS``)."""
+
+    def __init__(self, codec: "PyAmfCodec", stream: BufferedByteStream):
+        self.__dict__.update(codec.limits)
+        self.codec, self.stream = codec, stream
+        self.nodes = self.depth = 0
+        self._tokens = b""
+
+    def over(self, limit: str, message: str) -> LimitExceededError:
+        """The error for a budget exceeded; its ``limit`` names the budget (a
+        ``DEFAULT_LIMITS`` name, or "bytes_left" for a count the input cannot hold)."""
+        return LimitExceededError(message, self.stream.tell(), limit)
+
+    def count(self, n: int, item_bytes: int = 1) -> int:
+        """A declared count: within ``max_elements`` and the bytes left."""
+        if n > self.max_elements:
+            raise self.over("max_elements",
+                            f"{n} elements are over the {self.max_elements}-element limit")
+        if n > self.stream.remaining() // item_bytes:
+            raise self.over("bytes_left", f"declared count {n} exceeds the "
+                            f"{self.stream.remaining()} bytes left")
+        return n
+
+    def members(self, n: int) -> None:
+        if n > self.max_elements:
+            raise self.over("max_elements", f"object with more than {self.max_elements} members")
+
+    def size(self, n: int, limit: str, what: str) -> int:
+        if n > getattr(self, limit):
+            raise self.over(limit, f"{what} of {n} bytes is over the {getattr(self, limit)}-byte "
+                            "limit")
+        return n
+
+    def tokens(self) -> bytes:
+        """A read bridge's buffer: a token for every value the input can still hold (each
+        takes a byte at least, and a node: the first buffer is long enough for the rest)."""
+        if not self._tokens:
+            count = min(self.stream.remaining(), self.max_nodes - self.nodes) + 1
+            self._tokens = _TOKEN_HEAD + _TOKEN * count
+        return self._tokens
 
 
-class _Slot:
-    """Takes an object-table slot that no value owns (the value inside a proxy)."""
+class _Reading:
+    """What both decoders add to py3amf's: the budgets, amfast's dates and XML."""
 
-    __slots__ = ()
+    #: Markers of values that nest others, which amfast counts against max_depth.
+    CONTAINERS: frozenset = frozenset()
+
+    def readElement(self) -> Any:
+        budget = self.budget
+        budget.nodes += 1
+        if budget.nodes > budget.max_nodes:
+            raise budget.over("max_nodes", f"more than {budget.max_nodes} values")
+        marker = self.stream.read(1)
+        func = self._func_cache.get(marker)
+        if func is None:
+            try:
+                func = self.getTypeFunc(marker)
+            except pyamf.DecodeError:  # py3amf's AMF3 decoder refuses unknown markers itself
+                func = None
+            self._func_cache[marker] = func
+            if func is None:
+                raise UnknownMarkerError(f"unknown or unsupported marker 0x{marker[0]:02X}",
+                                         self.stream.tell() - 1)
+        if marker not in self.CONTAINERS:
+            return func()
+        budget.depth += 1
+        if budget.depth > budget.max_depth:
+            raise budget.over("max_depth", f"values nested deeper than {budget.max_depth} levels")
+        value = func()
+        budget.depth -= 1
+        return value.value if type(value) is _Held else value
+
+    def read_date(self, ms: float) -> datetime.datetime:
+        try:
+            value = date_from_epoch(ms)
+        except (OverflowError, ValueError):
+            raise MalformedDataError(f"date {ms} ms is out of range",
+                                     self.stream.tell()) from None
+        if self.codec.aware_datetimes:
+            return value.replace(tzinfo=datetime.timezone.utc)
+        return value
+
+    def read_xml(self, n: int) -> Any:
+        if self.codec.xml_type == "refuse":
+            raise RefusedValueError("XML values are refused by this decoder", self.stream.tell())
+        self.budget.size(n, "max_xml_bytes", "XML")
+        raw = self.stream.read(self.budget.size(n, "max_string_bytes", "string"))
+        try:
+            return parse_xml(raw.decode("utf-8"), self.codec.xml_type)
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8Error(f"invalid UTF-8 in XML: {exc.reason}",
+                                   self.stream.tell()) from None
+        except XmlMalformed as exc:
+            raise MalformedDataError(str(exc), self.stream.tell()) from None
+        except XmlRefused as exc:
+            raise RefusedValueError(str(exc), self.stream.tell()) from None
 
 
-# ============================================================================ decoders
+class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
+    """py3amf's AMF3 decoder giving amfast's values, within the budgets."""
 
+    CONTAINERS = frozenset((pyamf.amf3.TYPE_ARRAY, pyamf.amf3.TYPE_OBJECT, b"\x10",
+                            _DICTIONARY))
 
-class _Trait:
-    """An AMF3 trait as read: its alias name, sealed names and the ClassAlias it maps to."""
-
-    __slots__ = ("name", "names", "dynamic", "external", "alias", "reference")
-
-    def __init__(self, name: str, names: list, dynamic: bool, external: bool, alias: Any):
-        self.name = name
-        self.names = names
-        self.dynamic = dynamic
-        self.external = external
-        self.alias = alias
-        self.reference = None
-
-
-class Amf3Decoder(pyamf.amf3.Decoder):
-    """py3amf's AMF3 decoder, giving amfast's values."""
-
-    def __init__(self, stream: Any = None, conf: "PyAmfCodec | None" = None, **kwargs: Any):
-        self.conf = conf
-        pyamf.amf3.Decoder.__init__(self, stream, **kwargs)
-        self._funcs = {
-            A3_UNDEFINED: self.readNull, A3_NULL: self.readNull,
-            A3_FALSE: self.readBoolFalse, A3_TRUE: self.readBoolTrue,
-            A3_INTEGER: self.readInteger, A3_DOUBLE: self.readNumber,
-            A3_STRING: self.readString, A3_XML_DOC: self.readXML, A3_DATE: self.readDate,
-            A3_ARRAY: self.readArray, A3_OBJECT: self.readObject, A3_XML: self.readXML,
-            A3_BYTE_ARRAY: self.readByteArray, A3_DICTIONARY: self.readDictionary,
-            A3_VECTOR_INT: lambda: self.readVector(A3_VECTOR_INT),
-            A3_VECTOR_UINT: lambda: self.readVector(A3_VECTOR_UINT),
-            A3_VECTOR_DOUBLE: lambda: self.readVector(A3_VECTOR_DOUBLE),
-            A3_VECTOR_OBJECT: lambda: self.readVector(A3_VECTOR_OBJECT),
-        }
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", budget: _Budget):
+        pyamf.amf3.Decoder.__init__(self, stream, context=_Amf3Context())
+        self.codec, self.budget = codec, budget
 
     def getTypeFunc(self, data: bytes) -> Any:
-        func = self._funcs.get(data)
-        if func is None:
-            raise pyamf.DecodeError(f"unknown AMF3 marker 0x{data[0]:02X}" if data
-                                    else "data ends early")
-        return func
+        if data in _VECTORS:
+            return lambda: self.read_vector(_VECTORS[data])
+        if data == _DICTIONARY:
+            return self.read_dictionary
+        if data == pyamf.amf3.TYPE_UNDEFINED:
+            return self.readNull
+        return pyamf.amf3.Decoder.getTypeFunc(self, data)
 
-    # -- references ---------------------------------------------------------------
+    def _readLength(self) -> tuple:
+        length, is_reference = pyamf.amf3.Decoder._readLength(self)
+        if not is_reference:
+            self.budget.size(length, "max_string_bytes", "string")
+        return length, is_reference
 
-    def _object_ref(self, index: int) -> Any:
-        objects = self.context._objects
-        if index >= len(objects):
-            raise pyamf.ReferenceError(f"object reference {index} points past the "
-                                       f"{len(objects)} entries read so far")
-        value = objects.getByReference(index)
-        return None if isinstance(value, _Slot) else value
+    def _header(self) -> tuple:
+        """(length or count, True) for an inline value, (the value, False) for a reference."""
+        # py3amf's unsigned reading garbles a U29 with its top bit set; its signed one does not.
+        ref = self.readInteger(True) & 0x1FFFFFFF
+        return (ref >> 1, True) if ref & 1 else (self.context.getObject(ref >> 1), False)
 
-    def _replace_slot(self, slot: int, value: Any) -> None:
-        self.context._objects.list[slot] = value
-
-    # -- scalars --------------------------------------------------------------------
+    def _inline(self, read: Any, *args: Any) -> Any:
+        """A referenceable value: ``read(length or count, *args)`` if it is inline."""
+        n, inline = self._header()
+        if not inline:
+            return n
+        value = read(n, *args)
+        self.context.addObject(value)
+        return value
 
     def readDate(self) -> Any:
-        ref = self.readInteger(False)
-        if not ref & 1:
-            return self._object_ref(ref >> 1)
-        value = _make_date(self.stream.read_double())
-        self.context.addObject(value)
-        return value
+        return self._inline(lambda _: self.read_date(self.stream.read_double()))
 
     def readXML(self) -> Any:
-        ref = self.readInteger(False)
-        if not ref & 1:
-            return self._object_ref(ref >> 1)
-        value = _parse_xml(self.stream.read(ref >> 1))
-        self.context.addObject(value)
-        return value
+        return self._inline(self.read_xml)
 
     readXMLString = readXML
 
     def readByteArray(self) -> Any:
-        ref = self.readInteger(False)
-        if not ref & 1:
-            return self._object_ref(ref >> 1)
-        value = AsByteArray(self.stream.read(ref >> 1) if ref >> 1 else b"")
-        self.context.addObject(value)
-        return value
+        return self._inline(lambda n: AsByteArray(self.stream.read(
+            self.budget.size(n, "max_bytearray_bytes", "ByteArray"))))
 
-    # -- containers ------------------------------------------------------------------
+    def readArray(self) -> Any:
+        start = self.stream.tell()
+        n, inline = self._header()
+        if not inline:
+            return n
+        self.budget.count(n)
+        slot = len(self.context._objects)
+        self.stream.seek(start)
+        array = pyamf.amf3.Decoder.readArray(self)
+        if type(array) is pyamf.MixedArray:
+            self.budget.members(len(array) - n)
+            array = dict(array)
+            self.context.set_object(slot, array)
+        return array
 
-    def readArray(self, into: list | None = None) -> Any:
-        ref = self.readInteger(False)
-        if not ref & 1:
-            return self._object_ref(ref >> 1)
-        size = ref >> 1
-        key = self.readString()
-        if not key:
-            items = [] if into is None else into
-            self.context.addObject(items)
-            for _ in range(size):
-                items.append(self.readElement())
-            return items
-        mixed: dict = {}
-        self.context.addObject(mixed)
-        while key:
-            mixed[key] = self.readElement()
-            key = self.readString()
-        for index in range(size):
-            mixed[index] = self.readElement()
-        return mixed
-
-    def readVector(self, marker: bytes) -> Any:
-        ref = self.readInteger(False)
-        if not ref & 1:
-            return self._object_ref(ref >> 1)
-        size = ref >> 1
+    def read_vector(self, kind: str) -> AsVector:
+        n, inline = self._header()
+        if not inline:
+            return n
         fixed = self.stream.read_uchar() != 0
-        stream = self.stream
-        if marker == A3_VECTOR_OBJECT:
-            class_name = self.readString()
-            vector = AsVector((), "object", fixed, class_name or "*")
+        if kind == "object":
+            vector = AsVector((), kind, fixed, self.readString())
+            self.budget.count(n)
             self.context.addObject(vector)
-            for _ in range(size):
-                vector.append(self.readElement())
+            vector.extend(self.readElement() for _ in range(n))
             return vector
-        if marker == A3_VECTOR_DOUBLE:
-            items = [stream.read_double() for _ in range(size)]
-            kind = "double"
-        else:
-            items = []
-            for _ in range(size):
-                raw = stream.read_ulong()
-                items.append(raw - 0x100000000 if marker == A3_VECTOR_INT and raw & 0x80000000
-                             else raw)
-            kind = "int" if marker == A3_VECTOR_INT else "uint"
+        code, size = _VECTOR_ITEMS[kind]
+        items = struct.unpack(f">{n}{code}", self.stream.read(self.budget.count(n, size) * size))
         vector = AsVector(items, kind, fixed)
         self.context.addObject(vector)
         return vector
 
-    def readDictionary(self) -> Any:
-        ref = self.readInteger(False)
-        if not ref & 1:
-            return self._object_ref(ref >> 1)
-        size = ref >> 1
+    def read_dictionary(self) -> AsDictionary:
+        n, inline = self._header()
+        if not inline:
+            return n
         value = AsDictionary(weak_keys=self.stream.read_uchar() != 0)
+        self.budget.count(n, 2)
         self.context.addObject(value)
-        for _ in range(size):
-            key = self.readElement()
-            try:
-                value[key] = self.readElement()
-            except TypeError:
-                raise DecodeError(f"Dictionary key of type {type(key).__name__} cannot be a "
-                                  "Python dict key") from None
+        for _ in range(n):
+            key = dictionary_key(self.readElement())
+            value[key] = self.readElement()
         return value
 
-    # -- objects ---------------------------------------------------------------------
-
-    def _getClassDefinition(self, ref: int) -> _Trait:
-        """The trait of an object whose header (without its inline bit) is ``ref``."""
+    def _getClassDefinition(self, ref: int) -> Any:
+        # py3amf's looks aliases up globally and imports the modules they name.
         if not ref & 1:
-            trait = self.context.getClassByReference(ref >> 1)
-            if trait is None:
-                raise pyamf.ReferenceError(f"trait reference {ref >> 1} points past the "
-                                           "traits read so far")
-            return trait
-        external = bool(ref & 0x02)
-        dynamic = bool(ref & 0x04)
+            return self.context.getClassByReference(ref >> 1)
+        ref >>= 1
+        at = self.stream.tell()
         name = self.readString()
-        names = [] if external else [self.readString() for _ in range(ref >> 3)]
-        alias = self.conf.mapping.by_alias(name) if name else None
-        if isinstance(alias, ClassDefAlias) and external != alias.external:
-            raise DecodeError(f"class {name!r} arrives with "
-                              f"{'externalizable' if external else 'sealed/dynamic'} traits "
-                              "that do not match its ClassDef")
-        trait = _Trait(name, names, dynamic, external, alias)
-        self.context.addClass(trait, trait)
-        return trait
+        names = [] if ref & 1 else [self.readString()
+                                    for _ in range(self.budget.count(ref >> 2))]
+        class_def = pyamf.amf3.ClassDefinition(
+            self.codec.trait_alias(name, names, bool(ref & 2), bool(ref & 1), at))
+        class_def.encoding, class_def.attr_len, class_def.static_properties = \
+            ref & 0x03, len(names), names
+        self.context.addClass(class_def, None)
+        return class_def
 
-    def _read_members(self, trait: _Trait, target: Any) -> None:
-        for key in trait.names:
-            target[key] = self.readElement()
-        if trait.dynamic:
+    def _readDynamic(self, class_def: Any, obj: dict) -> None:
+        key = self.readString()
+        while key:
+            self.budget.members(len(obj) + 1)
+            obj[key] = self.readElement()
             key = self.readString()
-            while key:
-                target[key] = self.readElement()
-                key = self.readString()
-
-    def readObject(self, into: dict | None = None) -> Any:
-        ref = self.readInteger(False)
-        if not ref & 1:
-            return self._object_ref(ref >> 1)
-        trait = self._getClassDefinition(ref >> 1)
-        if trait.external:
-            return self._read_external(trait)
-        alias = trait.alias
-        if alias is None:
-            if trait.name:
-                obj = TypedObject(trait.name, trait.names, trait.dynamic)
-            else:
-                obj = {} if into is None else into
-            self.context.addObject(obj)
-            self._read_members(trait, obj)
-            return obj
-        if isinstance(alias, ClassDefAlias):
-            obj = alias.class_def.getInstance()
-            self.context.addObject(obj)
-            vals: dict = {}
-            self._read_members(trait, vals)
-            alias.apply(obj, vals)
-            return obj
-        # A class mapped with pyamf.register_class: py3amf's own way.
-        obj = alias.createInstance(codec=self)
-        self.context.addObject(obj)
-        attrs: dict = {}
-        self._read_members(trait, attrs)
-        alias.applyAttributes(obj, attrs, codec=self)
-        return obj
-
-    def _read_external(self, trait: _Trait) -> Any:
-        alias = trait.alias
-        if alias is None:
-            raise DecodeError(f"externalizable class {trait.name!r} is not mapped, so its "
-                              "bytes cannot be read")
-        if not isinstance(alias, ClassDefAlias):
-            obj = alias.createInstance(codec=self)
-            self.context.addObject(obj)
-            obj.__readamf__(pyamf.amf3.DataInput(self))
-            return obj
-        if isinstance(alias.class_def, _ProxyClassDef):
-            return self._read_proxied()
-        obj = alias.class_def.getInstance()
-        self.context.addObject(obj)
-        alias.read_external(obj, self)
-        return obj
-
-    def _read_proxied(self) -> Any:
-        """The value inside an ArrayCollection/ObjectProxy: wrapper and value are one object."""
-        objects = self.context._objects
-        slot = len(objects)
-        start = self.stream.tell()
-        marker = self.stream.read(1)
-        inline = marker in (A3_ARRAY, A3_OBJECT) and self.readInteger(False) & 1
-        self.stream.seek(start + 1)
-        if inline and marker == A3_ARRAY:
-            holder: Any = []
-            self.context.addObject(holder)
-            value = self.readArray(into=holder)
-        elif inline:
-            holder = {}
-            self.context.addObject(holder)
-            value = self.readObject(into=holder)
-        else:
-            self.context.addObject(_Slot())
-            self.stream.seek(start)
-            value = self.readElement()
-        self._replace_slot(slot, value)
-        return value
 
 
-class _Amf0Context(pyamf.amf0.Context):
-    """An AMF0 context whose AMF3 switches use amfast's AMF3 encoder and decoder."""
+class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
+    """py3amf's AMF0 decoder giving amfast's values, within the budgets."""
 
-    conf: Any = None
+    CONTAINERS = frozenset((pyamf.amf0.TYPE_OBJECT, pyamf.amf0.TYPE_MIXEDARRAY,
+                            pyamf.amf0.TYPE_ARRAY, pyamf.amf0.TYPE_TYPEDOBJECT))
 
-    def getAMF3Encoder(self, amf0_encoder: Any) -> "Amf3Encoder":
-        encoder = self.extra.get("amf3_encoder")
-        if encoder is None:
-            encoder = self.extra["amf3_encoder"] = Amf3Encoder(amf0_encoder.stream, self.conf)
-        return encoder
-
-    def getAMF3Decoder(self, amf0_decoder: Any) -> Amf3Decoder:
-        decoder = self.extra.get("amf3_decoder")
-        if decoder is None:
-            decoder = self.extra["amf3_decoder"] = Amf3Decoder(amf0_decoder.stream, self.conf)
-        return decoder
-
-
-class Amf0Decoder(pyamf.amf0.Decoder):
-    """py3amf's AMF0 decoder, giving amfast's values."""
-
-    def __init__(self, stream: Any = None, conf: "PyAmfCodec | None" = None, **kwargs: Any):
-        self.conf = conf
-        pyamf.amf0.Decoder.__init__(self, stream, **kwargs)
-        a0 = pyamf.amf0
-        self._funcs = {
-            a0.TYPE_NUMBER: self.readNumber, a0.TYPE_BOOL: self.readBoolean,
-            a0.TYPE_STRING: self.readString, a0.TYPE_OBJECT: self.readObject,
-            a0.TYPE_NULL: self.readNull, a0.TYPE_UNDEFINED: self.readNull,
-            a0.TYPE_UNSUPPORTED: self.readNull,
-            a0.TYPE_REFERENCE: self.readReference, a0.TYPE_MIXEDARRAY: self.readMixedArray,
-            a0.TYPE_ARRAY: self.readList, a0.TYPE_DATE: self.readDate,
-            a0.TYPE_LONGSTRING: self.readLongString, a0.TYPE_XML: self.readXML,
-            a0.TYPE_TYPEDOBJECT: self.readTypedObject, a0.TYPE_AMF3: self.readAMF3,
-        }
-
-    def buildContext(self, **kwargs: Any) -> _Amf0Context:
-        context = _Amf0Context(**kwargs)
-        context.conf = self.conf
-        return context
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", budget: _Budget):
+        pyamf.amf0.Decoder.__init__(self, stream, context=_Amf0Context(codec))
+        self.codec, self.budget = codec, budget
 
     def getTypeFunc(self, data: bytes) -> Any:
-        func = self._funcs.get(data)
-        if func is None:
-            raise pyamf.DecodeError(f"unknown or unsupported AMF0 marker 0x{data[0]:02X}"
-                                    if data else "data ends early")
-        return func
+        if data == pyamf.amf0.TYPE_UNDEFINED:
+            return self.readNull
+        return pyamf.amf0.Decoder.getTypeFunc(self, data)
 
     def readNumber(self) -> float:
         return self.stream.read_double()
 
+    def readString(self, bytes: bool = False) -> Any:
+        n = self.budget.size(self.stream.read_ushort(), "max_string_bytes", "string")
+        return self.stream.read(n) if bytes else self.context.getStringForBytes(self.stream.read(n))
+
+    def readLongString(self) -> str:
+        n = self.budget.size(self.stream.read_ulong(), "max_string_bytes", "string")
+        return self.context.getStringForBytes(self.stream.read(n))
+
     def readDate(self) -> datetime.datetime:
         ms = self.stream.read_double()
         self.stream.read_short()  # time zone: reserved
-        return _make_date(ms)
+        return self.read_date(ms)  # AMF0 dates take no reference slot
 
     def readXML(self) -> Any:
-        return _parse_xml(self.stream.read(self.stream.read_ulong()))
+        return self.read_xml(self.stream.read_ulong())
 
-    def _read_pairs(self, target: Any) -> None:
-        stream = self.stream
+    def readList(self) -> list:
+        self.budget.count(self.stream.read_ulong())
+        self.stream.seek(-4, 1)
+        return pyamf.amf0.Decoder.readList(self)
+
+    def readObjectAttributes(self, obj: Any) -> dict:
+        attrs: dict = {}
         while True:
             key = self.readString()
-            if not key and stream.peek(1) == pyamf.amf0.TYPE_OBJECTTERM:
-                stream.read(1)
-                return
-            target[key] = self.readElement()
+            if not key and self.stream.peek() == pyamf.amf0.TYPE_OBJECTTERM:
+                self.stream.read(1)
+                return attrs
+            self.budget.members(len(attrs) + 1)
+            attrs[key] = self.readElement()
 
     def readObject(self) -> dict:
         obj: dict = {}
         self.context.addObject(obj)
-        self._read_pairs(obj)
+        obj.update(self.readObjectAttributes(obj))
         return obj
 
     def readMixedArray(self) -> Any:
-        objects = self.context._objects
-        slot = len(objects)
         self.stream.read_ulong()  # the count is only a hint
-        obj: dict = {}
-        self.context.addObject(obj)
-        self._read_pairs(obj)
+        slot = len(self.context._objects)
+        obj = self.readObject()
+        # Ruffle sends every dense Array this way, keys "0".."n-1".
         if all(str(index) in obj for index in range(len(obj))):
-            items = [obj[str(index)] for index in range(len(obj))]
-            objects.list[slot] = items
+            items: list = []
+            # An item that referred to the array while it was read is the array itself.
+            items.extend(items if obj[str(i)] is obj else obj[str(i)] for i in range(len(obj)))
+            self.context.set_object(slot, items)
             return items
         return obj
 
-    def readTypedObject(self) -> Any:
-        name = self.readString()
-        alias = self.conf.mapping.by_alias(name)
-        if alias is None or (isinstance(alias, ClassDefAlias)
-                             and isinstance(alias.class_def, _ProxyClassDef)):
-            obj = TypedObject(name)
-            self.context.addObject(obj)
-            self._read_pairs(obj)
-            return obj
-        vals: dict = {}
-        if isinstance(alias, ClassDefAlias):
-            obj = alias.class_def.getInstance()
-            self.context.addObject(obj)
-            self._read_pairs(vals)
-            alias.apply(obj, vals)
-            return obj
-        obj = alias.createInstance(codec=self)
-        self.context.addObject(obj)
-        self._read_pairs(vals)
-        alias.applyAttributes(obj, vals, codec=self)
-        return obj
+
+def _entry(table: Any, index: int, kind: str) -> Any:
+    """A reference's entry; past the table (py3amf gives None) an error."""
+    try:
+        return table[index]
+    except (IndexError, KeyError):
+        raise pyamf.ReferenceError(f"{kind} reference {index} points past the {len(table)} "
+                                   "entries read so far") from None
 
 
-# ============================================================================ encoders
+class _Tables:
+    """What both contexts change in py3amf's: a reference past the object table is an
+    error (py3amf gives None), and objects are written as ``writing`` describes them."""
+
+    #: The alias of the object being written.
+    writing: Any = None
+
+    def getObject(self, ref: int) -> Any:
+        return _entry(self._objects.list, ref, "object")
+
+    def set_object(self, slot: int, obj: Any) -> None:
+        self._objects.list[slot] = obj
+
+    def last_slot(self) -> int:
+        return len(self._objects) - 1
+
+    def getClassAlias(self, klass: Any) -> Any:
+        return self.writing
 
 
-class Amf3Encoder(pyamf.amf3.Encoder):
-    """py3amf's AMF3 encoder, writing values as amfast's codec does."""
+class _Amf3Context(_Tables, pyamf.amf3.Context):
+    """py3amf's AMF3 tables: bad references are errors; the slot of an ArrayCollection or
+    ObjectProxy holds the value it wraps; traits are kept by alias (amfast keeps one per
+    ClassDef, typed alias...), not by Python class."""
 
-    def __init__(self, stream: Any = None, conf: "PyAmfCodec | None" = None, **kwargs: Any):
-        self.conf = conf
-        pyamf.amf3.Encoder.__init__(self, stream, **kwargs)
+    #: The slot of a proxy whose value is being read: the value's first slot is its too.
+    proxy_slot: int | None = None
 
-    # -- dispatch (cached per type by py3amf's writeElement) ---------------------------
+    def getString(self, ref: int) -> bytes:
+        return _entry(self.strings.list, ref, "string")
+
+    def getClassByReference(self, ref: int) -> Any:
+        return _entry(self.class_ref, ref, "trait")
+
+    def addObject(self, obj: Any) -> int:
+        if self.proxy_slot is not None:
+            self._objects.list[self.proxy_slot] = obj
+            self.proxy_slot = None
+        return pyamf.amf3.Context.addObject(self, obj)
+
+    def getClass(self, klass: type) -> Any:
+        return self.classes.get(self.writing)
+
+    def addClass(self, definition: Any, klass: Any) -> int:
+        return pyamf.amf3.Context.addClass(self, definition, self.writing)
+
+
+class _Amf0Context(_Tables, pyamf.amf0.Context):
+    """py3amf's AMF0 tables, with amfast's class mapping and AMF3 coders."""
+
+    def __init__(self, codec: "PyAmfCodec"):
+        self.codec = codec
+        pyamf.amf0.Context.__init__(self)
+
+    def getClassAlias(self, klass: Any) -> Any:
+        if not isinstance(klass, str):
+            return self.writing
+        alias = self.codec.mapping.by_alias(klass)  # a typed object read
+        return _ObjectAlias(klass) if alias is None or isinstance(alias, _ProxyAlias) else alias
+
+    def getAMF3Decoder(self, amf0_decoder: Amf0Decoder) -> "Amf3Decoder":
+        if "amf3_decoder" not in self.extra:
+            self.extra["amf3_decoder"] = Amf3Decoder(amf0_decoder.stream, self.codec,
+                                                     amf0_decoder.budget)
+        return self.extra["amf3_decoder"]
+
+    def getAMF3Encoder(self, amf0_encoder: "Amf0Encoder") -> "Amf3Encoder":
+        if "amf3_encoder" not in self.extra:
+            self.extra["amf3_encoder"] = Amf3Encoder(amf0_encoder.stream, self.codec)
+        return self.extra["amf3_encoder"]
+
+
+# ============================================================================= encoding
+
+
+def _plainer(t: type) -> Any:
+    """How a value of type ``t`` travels as a plainer one (enum, int/float/str subclass,
+    a Dictionary's IdentityKey)."""
+    if issubclass(t, (enum.Enum, IdentityKey)):
+        return operator.attrgetter("value")
+    for kinds, convert in (((int,), int), ((float, decimal.Decimal), float), ((str,), str)):
+        if issubclass(t, kinds):
+            return convert
+    return None
+
+
+class _Writing:
+    """What both encoders add to py3amf's: exact doubles, amfast's objects."""
+
+    def writeNumber(self, n: Any) -> None:
+        # py3amf writes every NaN as one bit pattern; amfast keeps the value's.
+        self.stream.write(self.NUMBER + _DOUBLE.pack(float(n)))
+
+    def write_object(self, value: Any, alias: Any) -> None:
+        """py3amf's writeObject, ``value`` described by ``alias``."""
+        self.context.writing = alias
+        self.writeObject(value)
+
+    def write_anonymous(self, value: Any) -> None:
+        self.write_object(value, _ANONYMOUS)
+
+    def write_typed(self, value: Any, static_attrs: tuple = ()) -> None:
+        extra = any(key not in static_attrs for key in value)
+        key = (value.alias, static_attrs, bool(getattr(value, "dynamic", True) or extra))
+        if key not in self._typed:
+            self._typed[key] = _ObjectAlias(*key)
+        self.write_object(value, self._typed[key])
+
+    def write_as(self, convert: Any) -> Any:
+        return lambda value: self.writeElement(convert(value))
+
+
+class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
+    """py3amf's AMF3 encoder writing amfast's values as amfast's codec does."""
+
+    NUMBER = pyamf.amf3.TYPE_NUMBER
+
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec"):
+        pyamf.amf3.Encoder.__init__(self, stream, context=_Amf3Context())
+        self.codec, self._typed, self._held = codec, {}, {}
 
     def getTypeFunc(self, data: Any) -> Any:
-        t = type(data)
-        conf = self.conf
+        t, codec = type(data), self.codec
         if t is str:
             return self.writeString
         if t is int:
@@ -986,354 +871,130 @@ class Amf3Encoder(pyamf.amf3.Encoder):
         if t is bool:
             return self.writeBoolean
         if t is dict:
-            return self._write_proxy_object if conf.use_proxies else self.writeDict
+            return self.write_object_proxy if codec.use_proxies else self.write_anonymous
         if t is list or t is tuple:
-            return self._write_proxy_collection if conf.use_collections else self.writeList
+            return self.write_collection if codec.use_collections else self.writeList
         if t is datetime.datetime:
             return self.writeDate
-        if issubclass(t, (pyamf.ASObject, pyamf.MixedArray)):
-            return self._write_proxy_object if conf.use_proxies else \
-                (lambda value: self.writeDict(dict(value)))
-        alias = conf.mapping.by_class(t)
+        alias = codec.mapping.by_class(t)
         if alias is not None:
-            if isinstance(alias, ClassDefAlias):
-                if isinstance(alias.class_def, _ProxyClassDef):
-                    return (self._write_proxy_collection
-                            if alias.class_def.alias == ARRAY_COLLECTION_ALIAS
-                            else self._write_proxy_object)
-                return lambda value: self._write_mapped(value, alias)
-            return lambda value: self._write_native(value, alias)
+            return lambda value: self.write_aliased(value, alias)
         if issubclass(t, TypedObject):
-            return self._write_typed_object
-        if issubclass(t, pyamf.TypedObject):
-            return lambda value: self._write_typed(value, value.alias, (), True, value.items())
+            return lambda value: self.write_typed(value, value.static_attrs)
         if issubclass(t, AsDictionary):
-            return self._write_dictionary
+            return self.write_dictionary
         if issubclass(t, AsVector):
-            return self._write_vector
+            return self.write_vector
         if issubclass(t, (bytes, bytearray, memoryview)):
             return self.writeByteArray
-        if issubclass(t, pyamf.amf3.ByteArray):
-            return lambda value: self.writeByteArray(bytes(value))
-        if t is pyamf.UndefinedType:
-            return self.writeUndefined
-        flex = _pyamf_flex()
-        if flex is not None and issubclass(t, flex.ArrayCollection):
-            return lambda value: self._write_proxy_collection(list(value))
-        if flex is not None and issubclass(t, flex.ObjectProxy):
-            return lambda value: self._write_proxy_object(value._amf_object)
-        if issubclass(t, enum.Enum):
-            return lambda value: self.writeElement(value.value)
-        if issubclass(t, int):
-            return lambda value: self.writeInteger(int(value))
-        if issubclass(t, (float, decimal.Decimal)):
-            return lambda value: self.writeNumber(float(value))
-        if issubclass(t, str):
-            return lambda value: self.writeString(str(value))
+        if _plainer(t) is not None:
+            return self.write_as(_plainer(t))
         if issubclass(t, dict):
-            if conf.use_proxies:
-                return self._write_proxy_object
-            return lambda value: self.writeDict(dict(value))
+            return self.write_object_proxy if codec.use_proxies else self.write_as(dict)
         if issubclass(t, (list, tuple)):
-            return self._write_proxy_collection if conf.use_collections else self.writeList
+            return self.write_collection if codec.use_collections else self.writeList
         if issubclass(t, (set, frozenset)):
-            return lambda value: self.writeElement(list(value))
+            return self.write_as(list)
         if issubclass(t, datetime.date):
             return self.writeDate
         if issubclass(t, AsProxy):
-            return self._write_as_proxy
+            return lambda value: self.write_proxy(value.source,
+                                                  isinstance(value.source, (list, tuple)))
         if issubclass(t, AsNoProxy):
-            return lambda value: self._write_unproxied(value.source)
+            return lambda value: self.write_unproxied(value.source)
+        if t is pyamf.UndefinedType:
+            return self.writeUndefined
         if is_xml(data):
             return self.writeXML
-        if conf.use_proxies:
-            return self._write_proxy_object
-        return self._write_anonymous
+        return self.write_object_proxy if codec.use_proxies else self.write_anonymous
 
-    # -- scalars ------------------------------------------------------------------------
-
-    def serialiseString(self, s: Any) -> None:
-        self.serialiseBytes(_utf8(s) if isinstance(s, str) else s)
-
-    def writeString(self, s: str) -> None:
-        self.stream.write(A3_STRING)
-        self.serialiseString(s)
-
-    def writeInteger(self, n: int) -> None:
-        if pyamf.amf3.MIN_29B_INT <= n <= pyamf.amf3.MAX_29B_INT:
-            self.stream.write(A3_INTEGER)
-            self.stream.write(pyamf.amf3.encode_int(n))
-            return
-        try:
-            value = float(n)
-        except OverflowError:
-            raise EncodeError(f"int {n} is too large for an AMF number") from None
-        self.writeNumber(value)
-
-    def writeNumber(self, n: float) -> None:
-        self.stream.write(A3_DOUBLE)
-        _write_double(self.stream, n)
-
-    def _u29(self, n: int) -> None:
-        if not 0 <= n <= pyamf.amf3.MAX_29B_INT:
-            raise EncodeError(f"length or count {n} does not fit AMF3's 29 bits")
-        self.stream.write(pyamf.amf3.encode_int(n))
-
-    def _ref(self, value: Any) -> bool:
+    def _referenced(self, value: Any) -> bool:
         """Write a reference if ``value`` was written before; else enter it in the table."""
         index = self.context.getObjectReference(value)
         if index != -1:
-            self._u29(index << 1)
+            self._writeInteger(index << 1)
             return True
         self.context.addObject(value)
         return False
 
-    def writeDate(self, value: Any) -> None:
-        self.stream.write(A3_DATE)
-        if self._ref(value):
-            return
-        self.stream.write(b"\x01")
-        _write_double(self.stream, _epoch_ms(value))
-
-    def writeByteArray(self, value: Any) -> None:
-        self.stream.write(A3_BYTE_ARRAY)
-        if self._ref(value):
-            return
-        data = memoryview(value).cast("B").tobytes() if isinstance(value, memoryview) \
-            else bytes(value)
-        self._u29((len(data) << 1) | 1)
-        self.stream.write(data)
-
-    writeBytes = writeByteArray
+    def writeDate(self, value: datetime.date) -> None:
+        self.stream.write(pyamf.amf3.TYPE_DATE)
+        if not self._referenced(value):
+            self.stream.write(b"\x01" + _DOUBLE.pack(epoch_from_date(value)))
 
     def writeXML(self, value: Any) -> None:
-        self.stream.write(A3_XML_DOC if self.conf.use_legacy_xml else A3_XML)
-        if self._ref(value):
+        self.stream.write(pyamf.amf3.TYPE_XML if self.codec.use_legacy_xml
+                          else pyamf.amf3.TYPE_XMLSTRING)
+        if not self._referenced(value):
+            data = xml_to_string(value).encode("utf-8")
+            self._writeInteger((len(data) << 1) | 1)
+            self.stream.write(data)
+
+    def write_vector(self, value: AsVector) -> None:
+        self.stream.write(_VECTOR_MARKERS[value.type])
+        if self._referenced(value):
             return
-        data = _utf8(xml_to_string(value))
-        self._u29((len(data) << 1) | 1)
-        self.stream.write(data)
-
-    # -- traits and members -----------------------------------------------------------
-
-    def _write_trait(self, key: Any, alias: str, names: Any, dynamic: bool,
-                     external: bool) -> None:
-        context = self.context
-        index = context.classes.get(key)
-        if index is not None:
-            self._u29((index << 2) | 1)
+        self._writeInteger((len(value) << 1) | 1)
+        self.stream.write_uchar(1 if value.fixed else 0)
+        if value.type == "object":
+            self.serialiseString("*" if value.class_name is None else value.class_name)
+            for item in value:
+                self.writeElement(item)
             return
-        if external:
-            header = 0x07
-        else:
-            header = 0x03 | (0x08 if dynamic else 0) | (len(names) << 4)
-        self._u29(header)
-        self.serialiseString(alias)
-        for name in names:
-            self.serialiseString(name)
-        context.classes[key] = context.class_idx
-        context.class_idx += 1
+        try:
+            items = [item if isinstance(item, (int, float)) else None for item in value] \
+                if value.type == "double" else [operator.index(item) for item in value]
+            self.stream.write(struct.pack(f">{len(items)}{_VECTOR_ITEMS[value.type][0]}",
+                                          *items))
+        except (struct.error, TypeError, OverflowError):
+            raise EncodeError(f"{value!r:.100} does not fit a Vector.<{value.type}>") from None
 
-    def _write_pairs(self, items: Any) -> None:
-        for key, value in items:
-            if type(key) is not str:
-                key = str(key)
-            if not key:
-                raise EncodeError("AMF3 objects cannot carry an empty member name")
-            self.serialiseString(key)
-            self.writeElement(value)
-        self.stream.write(b"\x01")
+    def write_dictionary(self, value: AsDictionary) -> None:
+        self.stream.write(_DICTIONARY)
+        if not self._referenced(value):
+            self._writeInteger((len(value) << 1) | 1)
+            self.stream.write_uchar(1 if getattr(value, "weak_keys", False) else 0)
+            for key, item in value.items():
+                self.writeElement(key)
+                self.writeElement(item)
 
-    def _plain_attrs(self, value: Any) -> dict:
-        if isinstance(value, _REFUSED_TYPES) or (
-                not hasattr(value, "__dict__") and not hasattr(type(value), "__slots__")):
-            raise EncodeError(f"cannot encode {type(value).__name__!s} values as AMF")
-        return get_dynamic_attr_vals(value, None, self.conf.include_private)
+    def write_aliased(self, value: Any, alias: Any) -> None:
+        if isinstance(alias, ClassDefAlias) and alias.external:
+            # One stand-in per object, so that py3amf writes a reference when it comes again.
+            if id(value) not in self._held:
+                self._held[id(value)] = _Held(alias, value)
+            value = self._held[id(value)]
+        self.write_object(value, alias)
 
-    # -- containers -------------------------------------------------------------------
+    def write_proxy(self, value: Any, collection: bool) -> None:
+        self.write_aliased(value, _PROXIES[ARRAY_COLLECTION_ALIAS if collection
+                                           else OBJECT_PROXY_ALIAS])
 
-    def _array_body(self, value: Any) -> None:
-        self._u29((len(value) << 1) | 1)
-        self.stream.write(b"\x01")
-        for item in value:
-            self.writeElement(item)
+    def write_collection(self, value: Any) -> None:
+        self.write_proxy(value, True)
 
-    def writeList(self, value: Any, is_proxy: bool = False) -> None:
-        self.stream.write(A3_ARRAY)
-        if self._ref(value):
-            return
-        self._array_body(value)
+    def write_object_proxy(self, value: Any) -> None:
+        self.write_proxy(value, False)
 
-    def writeDict(self, value: dict) -> None:
-        self.stream.write(A3_OBJECT)
-        if self._ref(value):
-            return
-        self._write_trait(None, "", (), True, False)
-        self._write_pairs(value.items())
-
-    def _write_anonymous(self, value: Any) -> None:
-        self.stream.write(A3_OBJECT)
-        if self._ref(value):
-            return
-        self._write_trait(None, "", (), True, False)
-        self._write_pairs(self._plain_attrs(value).items())
-
-    def _write_proxy(self, value: Any, collection: bool) -> None:
-        self.stream.write(A3_OBJECT)
-        if self._ref(value):
-            return
-        alias = ARRAY_COLLECTION_ALIAS if collection else OBJECT_PROXY_ALIAS
-        self._write_trait(alias, alias, (), False, True)
-        # The wrapped value takes its own slot in the object table.
-        self.context.addObject(_Slot())
-        if collection:
-            self.stream.write(A3_ARRAY)
-            self._array_body(value)
-            return
-        self.stream.write(A3_OBJECT)
-        self._write_trait(None, "", (), True, False)
-        self._write_pairs(value.items() if isinstance(value, dict)
-                          else self._plain_attrs(value).items())
-
-    def _write_proxy_collection(self, value: Any) -> None:
-        self._write_proxy(value, True)
-
-    def _write_proxy_object(self, value: Any) -> None:
-        self._write_proxy(value, False)
-
-    def _write_as_proxy(self, value: AsProxy) -> None:
-        source = value.source
-        self._write_proxy(source, isinstance(source, (list, tuple)))
-
-    def _write_unproxied(self, value: Any) -> None:
+    def write_unproxied(self, value: Any) -> None:
         """AsNoProxy: a plain Array/Object even when collections or proxies are on."""
         if isinstance(value, dict) and not isinstance(value, (TypedObject, AsDictionary)):
-            self.writeDict(value if type(value) is dict else dict(value))
+            self.write_anonymous(value if type(value) is dict else dict(value))
         elif isinstance(value, (list, tuple)) and not isinstance(value, AsVector):
             self.writeList(value)
         else:
             self.writeElement(value)
 
-    def _write_vector(self, value: AsVector) -> None:
-        kind = value.type
-        stream = self.stream
-        stream.write(_VECTOR_MARKERS[kind])
-        if self._ref(value):
-            return
-        self._u29((len(value) << 1) | 1)
-        stream.write_uchar(1 if value.fixed else 0)
-        if kind == "object":
-            self.serialiseString(value.class_name or "*")
-            for item in value:
-                self.writeElement(item)
-            return
-        for item in value:
-            if kind == "double":
-                if not isinstance(item, (int, float)):
-                    raise EncodeError(f"{item!r} does not fit a Vector.<Number>")
-                try:
-                    _write_double(stream, float(item))
-                except OverflowError:
-                    raise EncodeError(f"{item!r} does not fit a Vector.<Number>") from None
-                continue
-            try:
-                number = int(item.__index__())
-            except (AttributeError, TypeError):
-                number = None
-            if number is None or (kind == "int" and not -0x80000000 <= number <= 0x7FFFFFFF) \
-                    or (kind == "uint" and not 0 <= number <= 0xFFFFFFFF):
-                raise EncodeError(f"{item!r} does not fit a Vector.<{kind}>")
-            stream.write_ulong(number & 0xFFFFFFFF)
 
-    def _write_dictionary(self, value: AsDictionary) -> None:
-        self.stream.write(A3_DICTIONARY)
-        if self._ref(value):
-            return
-        self._u29((len(value) << 1) | 1)
-        self.stream.write_uchar(1 if getattr(value, "weak_keys", False) else 0)
-        for key, item in value.items():
-            self.writeElement(key)
-            self.writeElement(item)
+class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
+    """py3amf's AMF0 encoder writing amfast's values as amfast's codec does; with
+    ``use_amf3`` every value is written as an AMF3 switch (marker 0x11)."""
 
-    # -- typed objects -------------------------------------------------------------------
+    NUMBER = pyamf.amf0.TYPE_NUMBER
 
-    def _write_typed(self, value: Any, alias: str, static_attrs: tuple, dynamic: bool,
-                     items: Any) -> None:
-        self.stream.write(A3_OBJECT)
-        if self._ref(value):
-            return
-        extra = [(key, item) for key, item in items if key not in static_attrs]
-        dynamic = bool(dynamic or extra)
-        self._write_trait(("typed", alias, static_attrs, dynamic), alias, static_attrs,
-                          dynamic, False)
-        for name in static_attrs:
-            self.writeElement(value.get(name))
-        if dynamic:
-            self._write_pairs(extra)
-
-    def _write_typed_object(self, value: TypedObject) -> None:
-        self._write_typed(value, value.alias, tuple(value.static_attrs), value.dynamic,
-                          value.items())
-
-    def _write_mapped(self, value: Any, alias: ClassDefAlias) -> None:
-        self.stream.write(A3_OBJECT)
-        if self._ref(value):
-            return
-        class_def = alias.class_def
-        self._write_trait(class_def, class_def.alias, alias.static_attrs, alias.dynamic,
-                          alias.external)
-        if alias.external:
-            alias.write_external(value, self)
-            return
-        for item in alias.static_values(value):
-            self.writeElement(item)
-        if alias.dynamic:
-            self._write_pairs(alias.dynamic_values(value, self.conf.include_private).items())
-
-    def _write_native(self, value: Any, alias: Any) -> None:
-        """A class mapped with pyamf.register_class, written as py3amf writes it."""
-        self.stream.write(A3_OBJECT)
-        if self._ref(value):
-            return
-        definition = pyamf.amf3.ClassDefinition(alias)
-        external = definition.encoding == pyamf.amf3.ObjectEncoding.EXTERNAL
-        dynamic = definition.encoding == pyamf.amf3.ObjectEncoding.DYNAMIC
-        names = () if external else tuple(alias.static_attrs or ())
-        self._write_trait(("pyamf", alias), "" if alias.anonymous else alias.alias, names,
-                          dynamic, external)
-        if external:
-            value.__writeamf__(pyamf.amf3.DataOutput(self))
-            return
-        attrs = alias.getEncodableAttributes(value, codec=self)
-        for name in names:
-            self.writeElement(attrs.pop(name, None))
-        if dynamic:
-            self._write_pairs(attrs.items())
-
-    # py3amf's own callers (ArrayCollection.__writeamf__, DataOutput) land here.
-    def writeObject(self, obj: Any, is_proxy: bool = False) -> None:
-        if isinstance(obj, dict) and type(obj) is not TypedObject:
-            self.writeDict(obj)
-        else:
-            self.writeElement(obj)
-
-
-class Amf0Encoder(pyamf.amf0.Encoder):
-    """py3amf's AMF0 encoder, writing values as amfast's codec does.
-
-    With ``use_amf3`` every value is written as an AMF3 switch (marker 0x11).
-    """
-
-    def __init__(self, stream: Any = None, conf: "PyAmfCodec | None" = None,
-                 use_amf3: bool = False, **kwargs: Any):
-        self.conf = conf
-        pyamf.amf0.Encoder.__init__(self, stream, **kwargs)
-        self.use_amf3 = use_amf3
-
-    def buildContext(self, **kwargs: Any) -> _Amf0Context:
-        context = _Amf0Context(**kwargs)
-        context.conf = self.conf
-        return context
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", use_amf3: bool = False):
+        pyamf.amf0.Encoder.__init__(self, stream, context=_Amf0Context(codec))
+        self.codec, self.use_amf3, self._typed = codec, use_amf3, {}
 
     def getTypeFunc(self, data: Any) -> Any:
         if self.use_amf3:
@@ -1348,266 +1009,173 @@ class Amf0Encoder(pyamf.amf0.Encoder):
         if t is bool:
             return self.writeBoolean
         if t is dict:
-            return self._write_dict
+            return self.write_anonymous
         if t is list or t is tuple:
             return self.writeList
-        if issubclass(t, (pyamf.ASObject, pyamf.MixedArray)):
-            return self._write_dict
-        alias = self.conf.mapping.by_class(t)
+        alias = self.codec.mapping.by_class(t)
         if alias is not None:
-            if isinstance(alias, ClassDefAlias):
-                if alias.amf3:
-                    return self.writeAMF3
-                return lambda value: self._write_typed(
-                    value, alias.class_def.alias, self._mapped_pairs(value, alias))
-            return lambda value: self._write_native(value, alias)
+            return self.writeAMF3 if alias.amf3 else lambda value: self.write_object(value,
+                                                                                     alias)
         if issubclass(t, TypedObject):
-            return lambda value: self._write_typed(value, value.alias, value.items())
-        if issubclass(t, pyamf.TypedObject):
-            return lambda value: self._write_typed(value, value.alias, value.items())
-        if issubclass(t, (AsVector, AsDictionary, bytes, bytearray, memoryview,
-                          pyamf.amf3.ByteArray)):
+            return self.write_typed
+        if issubclass(t, (AsVector, AsDictionary, bytes, bytearray, memoryview)):
             return self.writeAMF3
-        if t is pyamf.UndefinedType:
-            return self.writeUndefined
-        flex = _pyamf_flex()
-        if flex is not None and issubclass(t, (flex.ArrayCollection, flex.ObjectProxy)):
-            return self.writeAMF3
-        if issubclass(t, enum.Enum):
-            return lambda value: self.writeElement(value.value)
-        if issubclass(t, (int, float, decimal.Decimal)):
-            return self.writeNumber
-        if issubclass(t, str):
-            return lambda value: self.writeString(str(value))
+        if _plainer(t) is not None:
+            return self.write_as(_plainer(t))
         if issubclass(t, dict):
-            return self._write_dict
+            return self.write_anonymous
         if issubclass(t, (list, tuple, set, frozenset)):
             return self.writeList
         if issubclass(t, datetime.date):
             return self.writeDate
         if issubclass(t, (AsProxy, AsNoProxy)):
-            return lambda value: self.writeElement(value.source)
+            return self.write_as(operator.attrgetter("source"))
+        if t is pyamf.UndefinedType:
+            return self.writeUndefined
         if is_xml(data):
             return self.writeXML
-        return self._write_anonymous
+        return self.write_anonymous
 
-    def _name(self, name: str) -> None:
-        """A UTF-8 name with a u16 length (keys, aliases)."""
-        raw = _utf8(name)
+    def serialiseString(self, s: str) -> None:
+        raw = self.context.getBytesForString(s)
         if len(raw) > 0xFFFF:
             raise EncodeError(f"name of {len(raw)} bytes is too long for AMF0 (65535 at most)")
-        self.stream.write_ushort(len(raw))
-        self.stream.write(raw)
+        self.stream.write(struct.pack(">H", len(raw)) + raw)
 
-    def writeString(self, u: str) -> None:
-        self.writeBytes(_utf8(u))
+    def writeDate(self, value: datetime.date) -> None:
+        self.stream.write(pyamf.amf0.TYPE_DATE + _DOUBLE.pack(epoch_from_date(value))
+                          + b"\x00\x00")
 
-    def writeNumber(self, n: Any) -> None:
-        try:
-            value = float(n)
-        except OverflowError:
-            raise EncodeError(f"int {n} is too large for an AMF number") from None
-        self.writeType(pyamf.amf0.TYPE_NUMBER)
-        _write_double(self.stream, value)
-
-    def writeDate(self, d: Any) -> None:
-        self.writeType(pyamf.amf0.TYPE_DATE)
-        _write_double(self.stream, _epoch_ms(d))
-        self.stream.write_short(0)
-
-    def writeXML(self, e: Any) -> None:
-        data = _utf8(xml_to_string(e))
-        self.writeType(pyamf.amf0.TYPE_XML)
-        self.stream.write_ulong(len(data))
-        self.stream.write(data)
-
-    def _write_pairs(self, items: Any) -> None:
-        for key, value in items:
-            self._name(key if type(key) is str else str(key))
-            self.writeElement(value)
-        self.stream.write(b"\x00\x00" + pyamf.amf0.TYPE_OBJECTTERM)
-
-    def _ref(self, value: Any) -> bool:
-        if self.writeReference(value) != -1:
-            return True
-        self.context.addObject(value)
-        return False
-
-    def _write_dict(self, value: Any) -> None:
-        if self._ref(value):
-            return
-        self.writeType(pyamf.amf0.TYPE_OBJECT)
-        self._write_pairs(value.items())
-
-    def _write_typed(self, value: Any, alias: str, items: Any) -> None:
-        if self._ref(value):
-            return
-        self.writeType(pyamf.amf0.TYPE_TYPEDOBJECT)
-        self._name(alias)
-        self._write_pairs(items)
-
-    def _mapped_pairs(self, value: Any, alias: ClassDefAlias) -> list:
-        pairs = list(zip(alias.static_attrs, alias.static_values(value)))
-        if alias.dynamic:
-            pairs.extend(alias.dynamic_values(value, self.conf.include_private).items())
-        return pairs
-
-    def _write_native(self, value: Any, alias: Any) -> None:
-        alias.compile()
-        if alias.amf3:
-            self.writeAMF3(value)
-            return
-        if self._ref(value):
-            return
-        if alias.anonymous:
-            self.writeType(pyamf.amf0.TYPE_OBJECT)
-        else:
-            self.writeType(pyamf.amf0.TYPE_TYPEDOBJECT)
-            self._name(alias.alias)
-        attrs = alias.getEncodableAttributes(value, codec=self)
-        pairs = [(name, attrs.pop(name)) for name in (alias.static_attrs or ()) if name in attrs]
-        pairs.extend(attrs.items())
-        self._write_pairs(pairs)
-
-    def _write_anonymous(self, value: Any) -> None:
-        if self._ref(value):
-            return
-        if isinstance(value, _REFUSED_TYPES) or (
-                not hasattr(value, "__dict__") and not hasattr(type(value), "__slots__")):
-            raise EncodeError(f"cannot encode {type(value).__name__!s} values as AMF")
-        self.writeType(pyamf.amf0.TYPE_OBJECT)
-        self._write_pairs(get_dynamic_attr_vals(value, None, self.conf.include_private).items())
+    def writeXML(self, value: Any) -> None:
+        data = xml_to_string(value).encode("utf-8")
+        self.stream.write(pyamf.amf0.TYPE_XML + struct.pack(">I", len(data)) + data)
 
 
-# =============================================================================== codec
+# ================================================================================ codec
 
 
 class PyAmfCodec:
-    """py3amf, reading and writing values and envelopes as amfast's codec does.
+    """py3amf reading and writing values and packets as amfast's codec does.
 
-    ``class_def_mapper`` maps classes for this codec only (a new ClassDefMapper,
-    which knows the Flex messages, when None); ``use_collections``,
-    ``use_proxies``, ``use_legacy_xml`` and ``include_private`` are the
-    ``amfast.encoder.Encoder`` options.
+    ``class_def_mapper`` maps classes for this codec only (a new ClassDefMapper, which
+    knows the Flex messages, when None).  ``use_collections``, ``use_proxies``,
+    ``use_legacy_xml`` and ``include_private`` are the ``amfast.encoder.Encoder``
+    options; ``aware_datetimes``, ``xml_type`` and the budgets (``max_depth=...``, see
+    ``amfast.decoder.DEFAULT_LIMITS``) the ``amfast.decoder.Decoder`` ones.
     """
 
     def __init__(self, class_def_mapper: ClassDefMapper | None = None,
                  use_collections: bool = False, use_proxies: bool = False,
-                 use_legacy_xml: bool = False, include_private: bool = False):
+                 use_legacy_xml: bool = False, include_private: bool = False,
+                 aware_datetimes: bool = False, xml_type: str = "minidom", **limits: int):
+        check_options(xml_type, limits)
         self.class_def_mapper = ClassDefMapper() if class_def_mapper is None \
             else class_def_mapper
         self.mapping = _Mapping(self.class_def_mapper)
-        self.use_collections = use_collections
-        self.use_proxies = use_proxies
-        self.use_legacy_xml = use_legacy_xml
-        self.include_private = include_private
-        self._transcoding: tuple | None = None
+        self.use_collections, self.use_proxies = use_collections, use_proxies
+        self.use_legacy_xml, self.include_private = use_legacy_xml, include_private
+        self.aware_datetimes, self.xml_type = aware_datetimes, xml_type
+        self.limits = dict(DEFAULT_LIMITS, **limits)
 
-    def amfast_mapper(self) -> ClassDefMapper:
-        """The mapper amfast's codec uses inside externalizable classes' external forms.
-
-        This codec's ClassDefs and those registered in py3amf (``register_class_def``),
-        this codec's winning.
-        """
-        class_defs = [alias.class_def for alias in list(pyamf.CLASS_CACHE.values())
-                      if isinstance(alias, ClassDefAlias)] + list(self.class_def_mapper)
-        key = tuple(map(id, class_defs))
-        cached = self._transcoding
-        if cached is None or cached[0] != key:
-            cached = self._transcoding = (key, _transcoding_mapper(class_defs), class_defs)
-        return cached[1]
-
-    # -- single values ------------------------------------------------------------------
+    def trait_alias(self, name: str, names: list, dynamic: bool, external: bool,
+                    at: int) -> Any:
+        """The alias of an AMF3 object read, by its trait."""
+        alias = self.mapping.by_alias(name) if name else None
+        if alias is None and external:
+            raise ClassMappingError(f"externalizable class {name!r} is not mapped, so its bytes "
+                              "cannot be read", at)
+        if alias is None:
+            return _ObjectAlias(name, names, dynamic) if name else _ANONYMOUS
+        if isinstance(alias, ClassDefAlias) and external != alias.external:
+            raise ClassMappingError(f"class {name!r} arrives with "
+                              f"{'externalizable' if external else 'sealed/dynamic'} traits "
+                              "that do not match its ClassDef", at)
+        return alias
 
     def encode(self, value: Any, amf3: bool = False) -> bytes:
-        stream = _pyamf_util.BufferedByteStream()
-        encoder = Amf3Encoder(stream, self) if amf3 else Amf0Encoder(stream, self)
-        _encoding(lambda: encoder.writeElement(value))
+        stream = BufferedByteStream()
+        _encoding((Amf3Encoder if amf3 else Amf0Encoder)(stream, self).writeElement, value)
         return stream.getvalue()
 
     def decode(self, raw: Any, amf3: bool = False) -> Any:
         stream = _stream_of(raw)
-        decoder = Amf3Decoder(stream, self) if amf3 else Amf0Decoder(stream, self)
-        return _decoding(decoder.readElement, stream)
+        decoder = (Amf3Decoder if amf3 else Amf0Decoder)(stream, self, _Budget(self, stream))
+        return _decoding(stream, decoder.readElement)
 
-    # -- remoting envelopes ---------------------------------------------------------------
-
-    def decode_envelope(self, raw: Any) -> pyamf.remoting.Envelope:
-        """A ``pyamf.remoting.Envelope`` of ``Request``s (calls) and ``Response``s (replies).
-
-        Bodies keep their order and duplicates; every string is kept as sent
-        (``Response.amfast_response`` holds a reply's response field).
-        """
+    def decode_packet(self, raw: Any) -> Packet:
+        """An ``amfast.remoting.Packet``; bodies keep their order and duplicates."""
         stream = _stream_of(raw)
-        return _decoding(lambda: self._read_envelope(stream), stream)
+        return _decoding(stream, self._read_packet, stream)
 
-    def _read_envelope(self, stream: Any) -> pyamf.remoting.Envelope:
+    def _read_packet(self, stream: BufferedByteStream) -> Packet:
         version = stream.read_ushort()
-        if version not in (Packet.FLASH_8, Packet.FLASH_COM, Packet.FLASH_9):
-            raise DecodeError(f"unknown AMF packet version {version}", 0)
-        envelope = pyamf.remoting.Envelope(version)
-        decoder = Amf0Decoder(stream, self)
+        if version not in _VERSIONS:
+            raise UnknownMarkerError(f"unknown AMF packet version {version}", 0)
+        budget = _Budget(self, stream)
+        decoder = Amf0Decoder(stream, self, budget)
+        packet = Packet(version)
         for _ in range(stream.read_ushort()):
-            name = _read_name(stream)
-            required = stream.read_uchar() != 0
+            name, required = decoder.readString(), stream.read_uchar() != 0
             stream.read_ulong()  # length: clients send wrong values, never trusted
             decoder.context.clear()
-            envelope.headers[name] = decoder.readElement()
-            envelope.headers.set_required(name, required)
+            packet.headers.append(Header(name, required, decoder.readElement()))
         for _ in range(stream.read_ushort()):
-            target = _read_name(stream)
-            response = _read_name(stream)
+            target, response = decoder.readString(), decoder.readString()
             stream.read_ulong()
             decoder.context.clear()
-            if Message.isRequestTarget(target) and stream.peek(1) == b"\x0a":
-                stream.read(1)
-                body = [decoder.readElement() for _ in range(stream.read_ulong())]
+            if Message.isRequestTarget(target) and stream.peek() == pyamf.amf0.TYPE_ARRAY:
+                stream.read(1)  # a call's arguments: a strict array with no reference slot
+                body = [decoder.readElement() for _ in range(budget.count(stream.read_ulong()))]
             else:
                 body = decoder.readElement()
-            name, message = message_to_pyamf(Message(target, response, body))
-            message.envelope = envelope
-            envelope.bodies.append((name, message))
-        return envelope
+            packet.messages.append(Message(target, response, body))
+        return packet
 
-    def encode_envelope(self, envelope: pyamf.remoting.Envelope) -> bytes:
-        """The bytes of an Envelope: as amfast's codec writes the same Packet."""
-        stream = _pyamf_util.BufferedByteStream()
-        _encoding(lambda: self._write_envelope(envelope, stream))
+    def encode_packet(self, packet: Packet) -> bytes:
+        """The bytes amfast's codec writes for ``packet`` (AMF3 bodies for AMF3 clients)."""
+        stream = BufferedByteStream()
+        _encoding(self._write_packet, packet, stream)
         return stream.getvalue()
 
-    def _write_envelope(self, envelope: pyamf.remoting.Envelope, stream: Any) -> None:
-        amf3 = envelope.amfVersion == Packet.FLASH_9
-        encoder = Amf0Encoder(stream, self, use_amf3=amf3)
-        stream.write_ushort(envelope.amfVersion or 0)
-        headers = envelope.headers
-        stream.write_ushort(len(headers))
-        for name, value in headers.items():
-            encoder._name(name)
-            stream.write_uchar(1 if headers.is_required(name) else 0)
-            encoder.context.clear()
-            _with_length(stream, lambda: encoder.writeElement(value))
-        stream.write_ushort(len(envelope.bodies))
-        for name, message in envelope.bodies:
-            target, response = _target_and_response(name, message)
-            encoder._name(target)
-            encoder._name(response)
-            encoder.context.clear()
-            body = message.body
-            if Message.isRequestTarget(target) and isinstance(body, (list, tuple)):
-                _with_length(stream, lambda: self._write_arguments(encoder, body))
+    def _write_packet(self, packet: Packet, stream: BufferedByteStream) -> None:
+        encoder = Amf0Encoder(stream, self, use_amf3=packet.is_amf3)
+        stream.write_ushort(packet.client_type or 0)
+        stream.write_ushort(len(packet.headers))
+        for header in packet.headers:
+            encoder.serialiseString(header.name)
+            stream.write_uchar(1 if header.required else 0)
+            _with_length(encoder, encoder.writeElement, header.value)
+        stream.write_ushort(len(packet.messages))
+        for message in packet.messages:
+            encoder.serialiseString("null" if message.target is None else message.target)
+            encoder.serialiseString("null" if message.response is None else message.response)
+            if message.is_request and isinstance(message.body, (list, tuple)):
+                _with_length(encoder, _write_arguments, encoder, message.body)
             else:
-                _with_length(stream, lambda: encoder.writeElement(body))
-
-    @staticmethod
-    def _write_arguments(encoder: Amf0Encoder, body: Any) -> None:
-        """A call's arguments: a strict array that takes no reference slot (as amfast's codec)."""
-        encoder.writeType(pyamf.amf0.TYPE_ARRAY)
-        encoder.stream.write_ulong(len(body))
-        for arg in body:
-            encoder.writeElement(arg)
+                _with_length(encoder, encoder.writeElement, message.body)
 
 
-def _stream_of(raw: Any) -> Any:
+def _write_arguments(encoder: Amf0Encoder, args: Any) -> None:
+    """A call's arguments: a strict array that takes no reference slot."""
+    encoder.stream.write(pyamf.amf0.TYPE_ARRAY + struct.pack(">I", len(args)))
+    for arg in args:
+        encoder.writeElement(arg)
+
+
+def _with_length(encoder: Amf0Encoder, write: Any, *args: Any) -> None:
+    """A u32 length, then what ``write(*args)`` writes with fresh reference tables."""
+    stream = encoder.stream
+    at = stream.tell()
+    stream.write_ulong(0)
+    encoder.context.clear()
+    write(*args)
+    end = stream.tell()
+    stream.seek(at)
+    stream.write_ulong(end - at - 4)
+    stream.seek(end)
+
+
+def _stream_of(raw: Any) -> BufferedByteStream:
     if isinstance(raw, (bytearray, memoryview)):
         raw = bytes(raw)
     elif not isinstance(raw, bytes) and hasattr(raw, "read"):
@@ -1615,86 +1183,70 @@ def _stream_of(raw: Any) -> Any:
     if not isinstance(raw, bytes):
         raise DecodeError(f"cannot decode from {type(raw).__name__}: give bytes, bytearray, "
                           "memoryview or a file-like object")
-    return _pyamf_util.BufferedByteStream(raw)
+    return BufferedByteStream(raw)
 
 
-def _decoding(read: Any, stream: Any) -> Any:
-    """Run a read; every failure becomes amfast's DecodeError (with the offset)."""
+def _decoding(stream: BufferedByteStream, read: Any, *args: Any) -> Any:
+    """``read(*args)``; every failure becomes a DecodeError with the offset in ``stream``."""
     try:
-        return read()
+        return read(*args)
     except DecodeError as exc:
         if exc.offset is not None:
             raise
-        raise DecodeError(str(exc), stream.tell()) from exc
+        located = type(exc)(str(exc), stream.tell())
+        located.limit = getattr(exc, "limit", None)
+        raise located from exc
     except RecursionError:
-        raise DecodeError("values nested too deeply", stream.tell()) from None
+        raise LimitExceededError("values nested too deeply", stream.tell(),
+                                 "max_depth") from None
+    except (IOError, pyamf.EOStream):
+        raise TruncatedDataError("data ends early", stream.tell()) from None
+    except pyamf.ReferenceError as exc:
+        raise BadReferenceError(str(exc), stream.tell()) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidUTF8Error(f"invalid UTF-8 in string: {exc.reason}", stream.tell()) from None
     except Exception as exc:
-        raise DecodeError(f"{type(exc).__name__}: {exc}", stream.tell()) from exc
+        raise MalformedDataError(f"{type(exc).__name__}: {exc}", stream.tell()) from exc
 
 
-def _encoding(write: Any) -> None:
-    """Run a write; py3amf's own failures become amfast's EncodeError (user errors pass)."""
+def _encoding(write: Any, *args: Any) -> None:
+    """``write(*args)``; py3amf's own failures become EncodeError (user errors pass)."""
     try:
-        write()
+        write(*args)
     except RecursionError:
-        raise EncodeError("value nested too deeply (a cycle py3amf cannot reference?)") from None
-    except (pyamf.BaseError, OverflowError) as exc:
-        raise EncodeError(str(exc)) from exc
+        raise EncodeError("value nested too deeply") from None
+    except (pyamf.BaseError, OverflowError, UnicodeEncodeError) as exc:
+        raise EncodeError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _read_name(stream: Any) -> str:
-    length = stream.read_ushort()
-    return stream.read(length).decode("utf-8") if length else ""
-
-
-def _with_length(stream: Any, write: Any) -> None:
-    """Write a u32 length, then what ``write`` writes, and patch the length in."""
-    at = stream.tell()
-    stream.write_ulong(0)
-    write()
-    end = stream.tell()
-    stream.seek(at)
-    stream.write_ulong(end - at - 4)
-    stream.seek(end)
-
-
-def _target_and_response(name: str, message: Any) -> tuple:
-    if isinstance(message, pyamf.remoting.Response):
-        return (f"{name}{pyamf.remoting.STATUS_CODES[message.status]}",
-                getattr(message, "amfast_response", "null"))
-    return message.target, name
-
-
-# ========================================================================== conversion
+# =========================================================================== conversion
 
 
 def packet_to_amfast(envelope: pyamf.remoting.Envelope) -> Packet:
     """A ``pyamf.remoting.Envelope`` as an ``amfast.remoting.Packet``."""
-    headers = [Header(name, envelope.headers.is_required(name), value)
-               for name, value in envelope.headers.items()]
-    messages = [message_to_amfast(name, message) for name, message in envelope.bodies]
-    version = envelope.amfVersion
-    if version not in (Packet.FLASH_8, Packet.FLASH_COM, Packet.FLASH_9):
-        version = Packet.FLASH_8
-    return Packet(version, headers, messages)
+    version = envelope.amfVersion if envelope.amfVersion in _VERSIONS else Packet.FLASH_8
+    return Packet(version, [Header(name, envelope.headers.is_required(name), value)
+                            for name, value in envelope.headers.items()],
+                  [message_to_amfast(name, message) for name, message in envelope.bodies])
 
 
 def message_to_amfast(name: str, message: Any) -> Message:
     """A ``pyamf.remoting.Request``/``Response`` (under its envelope name) as a Message."""
-    target, response = _target_and_response(name, message)
-    return Message(target, response, message.body)
+    if isinstance(message, pyamf.remoting.Response):
+        return Message(f"{name}{pyamf.remoting.STATUS_CODES[message.status]}",
+                       getattr(message, "amfast_response", "null"), message.body)
+    return Message(message.target, name, message.body)
 
 
 def message_to_pyamf(message: Message) -> tuple:
     """(name, Request or Response): a reply's target ``/n/onResult`` splits into ``/n``."""
-    target = message.target
-    if target is not None:
-        for status, suffix in _STATUS_SUFFIXES:
-            if target.endswith(suffix):
-                reply = pyamf.remoting.Response(message.body, status)
-                reply.amfast_response = "" if message.response is None else message.response
-                return target[:-len(suffix)], reply
-    request = pyamf.remoting.Request("null" if target is None else target)
+    target = "null" if message.target is None else message.target
+    for status, suffix in pyamf.remoting.STATUS_CODES.items():
+        if target.endswith(suffix):
+            reply = pyamf.remoting.Response(message.body, status)
+            reply.amfast_response = "" if message.response is None else message.response
+            return target[:-len(suffix)], reply
+    request = pyamf.remoting.Request(target)
     request.body = message.body
     return ("null" if message.response is None else message.response), request
 

@@ -1,10 +1,10 @@
 """PyAmfEndpoint: a channel's codec done by py3amf (the maintained Python 3 PyAMF).
 
-``channel.endpoint = PyAmfEndpoint()`` serves the channel with py3amf instead of
-the Cython codec: same packets, same Flex messages (small forms included),
-same type mapping (see ``amfast.remoting.pyamf_converter``, which also says
-exactly what is registered in py3amf globally: importing either module
-registers nothing).
+``channel.endpoint = PyAmfEndpoint()`` serves the channel with py3amf's encoders
+and decoders instead of the Cython codec: same packets, same Flex messages
+(small forms included), same type mapping and the same decoding budgets (see
+``amfast.remoting.pyamf_converter``, which also says exactly what is registered
+in py3amf globally: importing either module registers nothing).
 
 py3amf is an optional dependency: ``pip install 'amfast[pyamf]'``.
 """
@@ -22,7 +22,7 @@ import amfast
 from amfast.class_def import ClassDefMapper
 from amfast.remoting.packet import Packet
 from amfast.remoting.endpoint import Endpoint
-from amfast.remoting.pyamf_converter import PyAmfCodec, packet_to_amfast, packet_to_pyamf
+from amfast.remoting.pyamf_converter import PyAmfCodec
 
 __all__ = ["PyAmfEndpoint"]
 
@@ -30,23 +30,22 @@ __all__ = ["PyAmfEndpoint"]
 class PyAmfEndpoint(Endpoint):
     """Decodes and encodes packets and streaming frames with py3amf.
 
-    A request is read into a ``pyamf.remoting.Envelope`` and turned into an
-    ``amfast.remoting.Packet`` (its Flex messages are amfast's classes, so the
-    server dispatches them as usual); the reply Packet becomes an Envelope
-    and is written by py3amf.  Replies to AMF3 clients carry AMF3 bodies.
-
     ``class_def_mapper`` maps classes for this endpoint only (nothing is
     registered in py3amf); classes registered with
     ``pyamf_converter.register_class_mapper`` or ``pyamf.register_class`` are
     mapped too.  ``use_collections``, ``use_proxies``, ``use_legacy_xml`` and
-    ``include_private`` are the options of ``amfast.encoder.Encoder``.
+    ``include_private`` are the options of ``amfast.encoder.Encoder``;
+    ``aware_datetimes``, ``xml_type`` and the budgets (``max_depth=...``, see
+    ``amfast.decoder.DEFAULT_LIMITS``) those of ``amfast.decoder.Decoder``.
+    Replies to AMF3 clients carry AMF3 bodies.
     """
 
     def __init__(self, class_def_mapper: ClassDefMapper | None = None,
                  use_collections: bool = False, use_proxies: bool = False,
-                 use_legacy_xml: bool = False, include_private: bool = False):
+                 use_legacy_xml: bool = False, include_private: bool = False,
+                 aware_datetimes: bool = False, xml_type: str = "minidom", **limits: int):
         self.codec = PyAmfCodec(class_def_mapper, use_collections, use_proxies, use_legacy_xml,
-                                include_private)
+                                include_private, aware_datetimes, xml_type, **limits)
 
     @property
     def class_def_mapper(self) -> ClassDefMapper:
@@ -55,7 +54,7 @@ class PyAmfEndpoint(Endpoint):
     def decodePacket(self, raw: bytes) -> Packet:
         if amfast.log_raw:
             amfast.logger.debug("request bytes: %s", amfast.format_byte_string(raw))
-        packet = packet_to_amfast(self.codec.decode_envelope(raw))
+        packet = self.codec.decode_packet(raw)
         if amfast.log_debug:
             amfast.logger.debug("request packet: %r", packet)
         return packet
@@ -63,7 +62,7 @@ class PyAmfEndpoint(Endpoint):
     def encodePacket(self, packet: Packet) -> bytes:
         if amfast.log_debug:
             amfast.logger.debug("response packet: %r", packet)
-        raw = self.codec.encode_envelope(packet_to_pyamf(packet))
+        raw = self.codec.encode_packet(packet)
         if amfast.log_raw:
             amfast.logger.debug("response bytes: %s", amfast.format_byte_string(raw))
         return raw

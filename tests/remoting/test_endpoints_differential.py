@@ -325,3 +325,45 @@ def test_the_replies_carry_what_was_sent(pair):
         ack = Decoder().decode_packet(raw).messages[0].body
         assert ack.body == {"k": [1, 2.5, "s"]}
         assert ack.correlationId == message_id(1)
+
+
+# ========================================================================= in process
+
+#: Bodies both endpoints must refuse with the same kind of error (AMF3 values).
+BAD_AMF3 = {
+    "truncated string": (b"\x06\x0bab", "TruncatedDataError"),
+    "unknown marker": (b"\x15", "UnknownMarkerError"),
+    "string reference past the table": (b"\x06\x04", "BadReferenceError"),
+    "invalid utf-8": (b"\x06\x05\xff\xfe", "InvalidUTF8Error"),
+    "declared count past the bytes": (b"\x09\xff\xff\xff\x01\x01", "LimitExceededError"),
+    "unmapped externalizable": (b"\x0a\x07\x07x.X", "ClassMappingError"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_AMF3))
+def test_both_endpoints_refuse_bad_values_with_the_same_error_class(name):
+    raw, kind = BAD_AMF3[name]
+    for endpoint in (AmfEndpoint(), PyAmfEndpoint()):
+        with pytest.raises(Exception) as info:
+            endpoint.decode(raw, amf3=True)
+        assert type(info.value).__name__ == kind, (endpoint, info.value)
+        assert info.value.offset is not None
+
+
+def test_both_endpoints_decode_a_dictionary_keyed_by_objects_alike():
+    from amfast.class_def.as_types import IdentityKey
+
+    shared = {"shared": True}
+    value = AsDictionary({IdentityKey(shared): 1, IdentityKey([1, 2]): shared, "k": 2})
+    raw = Encoder(amf3=True).encode(value)
+    decoded = [endpoint.decode(raw, amf3=True) for endpoint in (AmfEndpoint(), PyAmfEndpoint())]
+    for result in decoded:
+        keys = {type(k).__name__: k for k in result}
+        objects = [k.value for k in result if isinstance(k, IdentityKey)]
+        assert sorted(map(repr, objects)) == sorted(map(repr, [shared, [1, 2]]))
+        inner = next(k.value for k in result if isinstance(k, IdentityKey)
+                     and isinstance(k.value, dict))
+        assert result[IdentityKey(inner)] == 1 and result["k"] == 2
+        assert any(v is inner for v in result.values()), "a reference to the key object"
+        assert keys
+    assert PyAmfEndpoint().encode(decoded[1], amf3=True) == raw

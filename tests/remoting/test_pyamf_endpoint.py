@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 import xml.dom.minidom
 import xml.etree.ElementTree as ElementTree
@@ -394,6 +395,131 @@ def test_deep_nesting_is_a_decode_error():
         PyAmfCodec().decode(b"\x09\x03\x01" * 50000 + b"\x01", amf3=True)
     with pytest.raises(DecodeError):
         PyAmfCodec().decode(b"\x0a\x00\x00\x00\x01" * 50000 + b"\x05")
+
+
+# ============================================================================== budgets
+
+
+def nested(depth: int, leaf=1) -> list:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def nested_dicts(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+LIMIT = 8
+XML_TEXT = "<a>" + "x" * 20 + "</a>"
+BUDGET_CASES = [
+    # (name, Decoder options, value, Encoder options): once within the budget, once past it
+    ("depth-lists", {"max_depth": LIMIT}, [nested(LIMIT), nested(LIMIT + 1)], {}),
+    ("depth-dicts", {"max_depth": LIMIT}, [nested_dicts(LIMIT - 1), nested_dicts(LIMIT)], {}),
+    ("depth-collections", {"max_depth": 2 * LIMIT}, [nested(LIMIT), nested(LIMIT + 1)],
+     {"use_collections": True}),
+    ("depth-typed", {"max_depth": LIMIT},
+     [TypedObject("a.B", ("x",), False, x=nested(LIMIT - 1)),
+      TypedObject("a.B", ("x",), False, x=nested(LIMIT))], {}),
+    ("elements-list", {"max_elements": LIMIT}, [[0] * LIMIT, [0] * (LIMIT + 1)], {}),
+    ("elements-dict", {"max_elements": LIMIT},
+     [{str(i): i for i in range(LIMIT)}, {str(i): i for i in range(LIMIT + 1)}], {}),
+    ("elements-vector", {"max_elements": LIMIT},
+     [AsVector(range(LIMIT), "int"), AsVector(range(LIMIT + 1), "uint")], {}),
+    ("elements-object-vector", {"max_elements": LIMIT},
+     [AsVector(["s"] * LIMIT), AsVector(["s"] * (LIMIT + 1))], {}),
+    ("elements-dictionary", {"max_elements": LIMIT},
+     [AsDictionary({i: i for i in range(LIMIT)}), AsDictionary({i: i for i in range(LIMIT + 1)})],
+     {}),
+    ("nodes", {"max_nodes": LIMIT}, [[1] * (LIMIT - 2), [1] * LIMIT], {}),
+    ("string", {"max_string_bytes": LIMIT}, ["x" * LIMIT, "x" * (LIMIT + 1)], {}),
+    ("key", {"max_string_bytes": LIMIT}, [{"k" * LIMIT: 1}, {"k" * (LIMIT + 1): 1}], {}),
+    ("bytearray", {"max_bytearray_bytes": LIMIT}, [b"x" * LIMIT, b"x" * (LIMIT + 1)], {}),
+    ("xml", {"max_xml_bytes": len(xml.dom.minidom.parseString(XML_TEXT).toxml())},
+     [xml.dom.minidom.parseString(XML_TEXT), xml.dom.minidom.parseString(XML_TEXT + "<!---->")],
+     {}),
+    ("xml-refused", {"xml_type": "refuse"}, [1, xml.dom.minidom.parseString(XML_TEXT)], {}),
+]
+
+
+@FORMATS
+@pytest.mark.parametrize("name,options,values,encoder_options", BUDGET_CASES,
+                         ids=[case[0] for case in BUDGET_CASES])
+def test_budgets_refuse_what_amfast_refuses(amf3, name, options, values, encoder_options):
+    if encoder_options and not amf3:
+        pytest.skip("AMF0 has no ArrayCollection")
+    within, past = (Encoder(amf3=amf3, **encoder_options).encode(value) for value in values)
+    codec = PyAmfCodec(**options)
+    expected = Decoder(amf3=amf3, **options).decode(within)
+    assert_amf_equal(codec.decode(within, amf3), expected)
+    with pytest.raises(DecodeError):
+        Decoder(amf3=amf3, **options).decode(past)
+    with pytest.raises(DecodeError) as info:
+        codec.decode(past, amf3)
+    assert isinstance(info.value.offset, int)
+    limit = next(iter(options))
+    if limit.startswith("max_"):
+        assert info.value.limit == limit
+
+
+@pytest.mark.parametrize("raw,amf3", [
+    (b"\x09\xff\xff\xff\xff\x01", True),  # an array of 2**28 - 1 items
+    (b"\x0d\xff\xff\xff\xff\x00\x00", True),  # a Vector.<int> of as many
+    (b"\x10\xff\xff\xff\xff\x00\x01\x01", True),  # a Vector.<Object>
+    (b"\x11\xff\xff\xff\xff\x00\x01", True),  # a Dictionary
+    (b"\x0a\xff\xff\xff\xff\x01", True),  # a trait of 2**25 sealed names
+    (b"\x0a\x00\x00\xff\xff\xff\xff\x05", False),  # a strict array of 2**32 - 1
+    (b"\x0c\xff\xff\xff\xff\x00", True),  # a ByteArray of 256 MB
+    (b"\x06\xff\xff\xff\xff\x00", True),  # a string of 256 MB
+    (b"\x0c\x00\x00\xff\xff\x00", False),  # an AMF0 long string of 4 GB
+    (b"\x0f\xff\xff\xff\xff\x00", False),  # an AMF0 XML text of 4 GB
+])
+def test_declared_sizes_are_checked_before_reading(raw, amf3):
+    started = time.monotonic()
+    with pytest.raises(DecodeError):
+        Decoder(amf3=amf3).decode(raw)
+    with pytest.raises(DecodeError):
+        PyAmfCodec().decode(raw, amf3)
+    assert time.monotonic() - started < 1.0
+
+
+def test_packet_budgets_apply():
+    packet = flex_packet(RemotingMessage(body=[nested(LIMIT + 1)], destination="svc",
+                                         operation="echo", messageId="m", timestamp=0))
+    raw = AmfEndpoint().encodePacket(packet)
+    assert PyAmfEndpoint(max_depth=LIMIT + 4).decodePacket(raw) == \
+        AmfEndpoint(decoder=Decoder(max_depth=LIMIT + 4)).decodePacket(raw)
+    for endpoint in (PyAmfEndpoint(max_depth=LIMIT), AmfEndpoint(decoder=Decoder(max_depth=LIMIT))):
+        with pytest.raises(DecodeError):
+            endpoint.decodePacket(raw)
+    many_args = b"\x00\x00\x00\x00\x00\x01\x00\x08svc.echo\x00\x02/1\x00\x00\x00\x00" \
+        b"\x0a\xff\xff\xff\xff\x05"
+    for endpoint in (PyAmfEndpoint(), AmfEndpoint()):
+        with pytest.raises(DecodeError):
+            endpoint.decodePacket(many_args)
+
+
+@pytest.mark.parametrize("options", [{"xml_type": "etree"}, {"aware_datetimes": True}],
+                         ids=["etree", "aware"])
+def test_decoder_options_as_amfast(options):
+    value = [ElementTree.fromstring("<r a='1'><c/></r>"), datetime.datetime(2001, 2, 3, 4, 5)]
+    raw = Encoder(amf3=True).encode(value)
+    got = PyAmfCodec(**options).decode(raw, amf3=True)
+    expected = Decoder(amf3=True, **options).decode(raw)
+    assert type(got[0]) is type(expected[0])
+    assert got[1] == expected[1] and got[1].tzinfo == expected[1].tzinfo
+
+
+def test_unknown_options_are_refused_as_by_the_decoder():
+    for options in ({"max_dept": 1}, {"max_depth": 0}, {"xml_type": "lxml"}):
+        with pytest.raises(ValueError):
+            Decoder(**options)
+        with pytest.raises(ValueError):
+            PyAmfEndpoint(**options)
 
 
 def test_no_module_is_imported_for_an_alias(tmp_path, monkeypatch):
