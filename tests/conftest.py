@@ -1,247 +1,59 @@
-"""Fixtures shared by the whole suite.
+"""Fixtures shared by the whole suite (the pieces they use are in ``tests.support``).
 
-``serve_wsgi`` serves WSGI applications on free 127.0.0.1 ports in background threads, once
-under each server kind: ``wsgiref`` (amfast's threaded development server) and ``waitress``.
-Every server is shut down at teardown, and every wait is bounded.
+``serve_app`` serves applications on free 127.0.0.1 ports, once under each server kind:
+``wsgiref`` (amfast's threaded development server) and ``waitress`` for WSGI, ``uvicorn``
+for ASGI; ``transport`` gives the channel classes the kind serves.  Every server is shut
+down at teardown, and every wait is bounded.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-from typing import Callable, Iterator
-
 import pytest
 
-from amfast.remoting.wsgi_server import make_server
-
-SERVER_KINDS = ("wsgiref", "waitress")
-#: The longest any start or stop may take.
-WAIT = 10.0
+from tests.support.servers import SERVER_KINDS, TRANSPORTS, Transport, serving
+from tests.support.stores import MemcachedProcess, memcached_binary
 
 
-class RunningServer:
-    """A WSGI server serving one application in a daemon thread.
-
-    waitress: ``create_server(app, host, port=0, threads=threads)``, served by this class's own
-    event loop (``wasyncore.loop(count=1)`` until a stop flag is set) rather than
-    ``server.run()``.  ``run()`` only returns once its socket map is empty, and emptying the
-    map from another thread means pulling the trigger with a thunk that closes the trigger
-    itself: the loop may run that thunk (while answering a worker's earlier pull) before the
-    pulling ``os.write`` happens, which then fails with EBADF or writes into a reused fd.
-    Here the loop thread closes the listening socket and the connections, the worker threads
-    are stopped next, and the trigger pipe is closed last, when nothing can pull it.
-    """
-
-    #: How often the waitress loop looks at the stop flag (bounds the stop latency).
-    LOOP_TICK = 0.05
-
-    def __init__(self, kind: str, app: Callable, threads: int = 4):
-        self.kind = kind
-        self.threads = threads  # waitress's worker threads
-        self._stopping = threading.Event()
-        if kind == "wsgiref":
-            self._server = make_server(app, "127.0.0.1", 0)
-            self.port = self._server.server_port
-            # A short poll interval keeps shutdown() quick.
-            target, kwargs = self._server.serve_forever, {"poll_interval": self.LOOP_TICK}
-        elif kind == "waitress":
-            waitress = pytest.importorskip("waitress")
-            self._server = waitress.create_server(app, host="127.0.0.1", port=0,
-                                                  threads=threads, expose_tracebacks=False)
-            self.port = int(self._server.effective_port)
-            target, kwargs = self._run_waitress, {}
+def pytest_collection_modifyitems(config, items):
+    """py3amf's endpoint is a codec choice, not a transport's: the HTTP suites run it under
+    the development server only (AmfEndpoint runs under every server kind)."""
+    kept, dropped = [], []
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if params.get("endpoint_factory") == "pyamf" and \
+                params.get("server_kind", "wsgiref") != "wsgiref":
+            dropped.append(item)
         else:
-            raise ValueError(f"unknown server kind {kind!r}")
-        self._thread = threading.Thread(target=target, kwargs=kwargs, daemon=True,
-                                        name=f"{kind}-server-{self.port}")
-        self._thread.start()
-
-    def _run_waitress(self) -> None:
-        from waitress import wasyncore
-
-        server = self._server
-        try:
-            while not self._stopping.is_set():
-                wasyncore.loop(timeout=self.LOOP_TICK, map=server._map, count=1,
-                               use_poll=server.adj.asyncore_use_poll)
-        finally:
-            # Everything but the trigger, which worker threads may still pull.
-            for obj in list(server._map.values()):
-                if obj is server.trigger:
-                    continue
-                try:
-                    # BaseWSGIServer.close would close the trigger too.
-                    wasyncore.dispatcher.close(obj)
-                except OSError:
-                    pass
-            server._map.clear()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path: str = "/amf") -> str:
-        return self.base_url + path
-
-    def stop(self) -> None:
-        if self.kind == "wsgiref":
-            stopper = threading.Thread(target=self._server.shutdown, daemon=True)
-            stopper.start()
-            stopper.join(WAIT)
-            self._server.server_close()
-        else:
-            self._stopping.set()
-            self._thread.join(WAIT)
-            self._server.task_dispatcher.shutdown(timeout=WAIT)
-            if not self._thread.is_alive():
-                self._server.trigger.close()
-        self._thread.join(WAIT)
-        assert not self._thread.is_alive(), f"{self.kind} server thread did not stop"
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(params=SERVER_KINDS)
 def server_kind(request) -> str:
-    if request.param == "waitress":
-        pytest.importorskip("waitress")
+    if request.param != "wsgiref":
+        pytest.importorskip(request.param)
     return request.param
 
 
-@contextlib.contextmanager
-def wsgi_servers(kind: str, threads: int = 4) -> Iterator[Callable[[Callable], RunningServer]]:
-    """``serve(app) -> RunningServer`` for one server kind (waitress with ``threads`` worker
-    threads); every server it started is stopped on leaving."""
-    servers: list[RunningServer] = []
-
-    def serve(app: Callable) -> RunningServer:
-        server = RunningServer(kind, app, threads)
-        servers.append(server)
-        return server
-
-    try:
-        yield serve
-    finally:
-        errors = []
-        for server in servers:
-            try:
-                server.stop()
-            except Exception as exc:  # stop the others anyway
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+@pytest.fixture
+def transport(server_kind) -> Transport:
+    """The channel classes (``ChannelSet``, ``Channel``, ``StreamingChannel``) of the kind."""
+    return TRANSPORTS[server_kind]
 
 
 @pytest.fixture
-def serve_wsgi(server_kind):
-    """``serve_wsgi(app) -> RunningServer``: serve ``app`` on a free 127.0.0.1 port.
+def serve_app(server_kind):
+    """``serve_app(app) -> RunningServer``: serve ``app`` (built with ``transport``'s
+    classes) on a free 127.0.0.1 port.
 
     Parametrised over the server kinds; may be called several times in one test.
     """
-    with wsgi_servers(server_kind) as serve:
+    with serving(server_kind) as serve:
         yield serve
 
 
 # -- memcached ------------------------------------------------------------------------------
-
-class MemcachedProcess:
-    """A memcached listening on 127.0.0.1:``port`` (TCP only), which tests may stop and restart.
-
-    ``servers`` is the list the memcache managers take as ``mc_servers``.
-    """
-
-    def __init__(self, binary: str, port: int | None = None, memory_mb: int = 64):
-        from tests.servers import free_port
-
-        self.binary = binary
-        self.port = free_port() if port is None else port
-        self.memory_mb = memory_mb
-        self.proc = None
-
-    @property
-    def servers(self) -> list:
-        return [f"127.0.0.1:{self.port}"]
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def command(self) -> list:
-        import os
-
-        cmd = [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
-               "-m", str(self.memory_mb)]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            cmd += ["-u", "root"]  # memcached refuses to run as root otherwise
-        return cmd
-
-    def start(self) -> "MemcachedProcess":
-        import subprocess
-
-        from tests.servers import wait_for_port
-
-        assert not self.running, "memcached is already running"
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for_port(self.port, self.proc, timeout=WAIT)
-        except Exception:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Kill memcached, as a crash would (everything it held is lost): with clients
-        connected, SIGTERM takes memcached about a second to exit."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT)
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-    def restart(self) -> None:
-        """Stop, then start again on the same port: an empty memcached."""
-        self.stop()
-        self.start()
-
-    def pause(self) -> None:
-        """Freeze memcached (SIGSTOP): it accepts connections but never answers.
-
-        Returns once every thread of it has stopped: a signal takes effect asynchronously,
-        and a busy machine may let memcached answer one more request first.
-        """
-        import signal
-        import time
-        from pathlib import Path
-
-        self.proc.send_signal(signal.SIGSTOP)
-        tasks = Path(f"/proc/{self.proc.pid}/task")
-        deadline = time.monotonic() + WAIT
-        while tasks.exists():  # (without /proc, best effort)
-            states = set()
-            for task in tasks.iterdir():
-                try:
-                    states.add((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
-                except (OSError, IndexError):
-                    pass  # a thread that ended meanwhile
-            if states <= {"T", "t"}:
-                return
-            assert time.monotonic() < deadline, f"memcached is still running: {states}"
-            time.sleep(0.005)
-
-    def resume(self) -> None:
-        import signal
-
-        self.proc.send_signal(signal.SIGCONT)
-
-
-def memcached_binary() -> str | None:
-    import shutil
-
-    return shutil.which("memcached") or next(
-        (p for p in ("/usr/bin/memcached", "/usr/local/bin/memcached", "/usr/sbin/memcached")
-         if shutil.os.access(p, shutil.os.X_OK)), None)
 
 
 def _require_memcached() -> str:

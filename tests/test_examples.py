@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
 
 HELLO = Path(__file__).resolve().parents[1] / "examples" / "hello"
 WAIT = 15.0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "messaging"
 WAIT = 15.0

@@ -217,8 +217,9 @@ class RemotingService:
     def exchange(self, message: AbstractMessage) -> AbstractMessage:
         """Send one Flex message (carrying our ``DSId`` unless it has one); the reply
         message, ack or ErrorMessage.  The server-issued ``DSId`` is remembered."""
-        message.headers.setdefault(AbstractMessage.FLEX_CLIENT_ID_HEADER,
-                                   self.client_id or NIL_DSID)
+        if isinstance(message.headers, dict):
+            message.headers.setdefault(AbstractMessage.FLEX_CLIENT_ID_HEADER,
+                                       self.client_id or NIL_DSID)
         reply = self.send([("null", [message])], Packet.FLASH_9)[0].body
         client_id = reply.headers.get(AbstractMessage.FLEX_CLIENT_ID_HEADER) if isinstance(
             getattr(reply, "headers", None), dict) else None
@@ -314,6 +315,7 @@ class MessageStream:
             raise HttpError(self._response.status, self._response.read())
         self._reader = FrameReader()
         self._frames: list = []
+        self._iterating = False
         opened = self._next_message()
         if not (isinstance(opened, AbstractMessage) and opened.correlationId == "open"):
             raise RemotingError(f"stream did not open: {opened!r}")
@@ -335,15 +337,21 @@ class MessageStream:
         return self._decoder.decode(self._frames.pop(0), amf3=True)
 
     def __iter__(self) -> Iterator[AbstractMessage]:
-        while True:
-            msg = self._next_message()
-            if msg is None or (isinstance(msg, CommandMessage) and
-                               msg.operation == CommandMessage.DISCONNECT_OPERATION):
-                return
-            yield msg
+        self._iterating = True
+        try:
+            while True:
+                msg = self._next_message()
+                if msg is None or (isinstance(msg, CommandMessage) and
+                                   msg.operation == CommandMessage.DISCONNECT_OPERATION):
+                    return
+                yield msg
+        finally:
+            self._iterating = False
+            self._conn.close()
 
     def close(self) -> None:
-        """Ask the server to end the stream, then drop the connection."""
+        """Ask the server to end the stream.  An iteration in progress ends with the
+        server's DISCONNECT (and drops the connection); otherwise it is dropped now."""
         conn = http.client.HTTPConnection(self._url.hostname, self._url.port or 80,
                                           timeout=self._timeout)
         try:
@@ -353,7 +361,8 @@ class MessageStream:
             conn.getresponse().read()
         finally:
             conn.close()
-            self._conn.close()
+            if not self._iterating:
+                self._conn.close()
 
 
 def _result(reply: Message) -> Any:

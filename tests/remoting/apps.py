@@ -14,7 +14,8 @@
 * command target ``CommandMessage.TRIGGER_CONNECT_OPERATION`` (13), which records the
   command body and returns ``{"got": body}``.
 
-Login accepts user ``correct`` with password ``correct``.
+Login accepts user ``correct`` with password ``correct``.  ``transport`` (tests.support.servers)
+chooses the channel classes: WSGI unless told.
 """
 from __future__ import annotations
 
@@ -24,17 +25,23 @@ from typing import Any
 from amfast import remoting
 from amfast.remoting.channel import SecurityError
 from amfast.remoting.flex_messages import AbstractMessage, CommandMessage, FaultError
-from amfast.remoting.wsgi_channel import WsgiChannel, WsgiChannelSet
+from tests.support.servers import WSGI, Transport
 
 SMALL_MAX = 1024
 GOOD_USER = ("correct", "correct")
 
 
-class AuthChannelSet(WsgiChannelSet):
+class GoodUserLogin:
+    """ChannelSet mixin: only ``GOOD_USER`` logs in."""
+
     def login(self, user, password):
         if (user, password) == GOOD_USER:
             return True
         raise SecurityError("Invalid credentials.")
+
+
+#: The WSGI channel set with GoodUserLogin.
+AuthChannelSet = WSGI.channel_set_class(GoodUserLogin)
 
 
 class Recorder:
@@ -94,11 +101,12 @@ def ext(packet, message, *values):
     }
 
 
-def build_channel_set(debug: bool = False) -> tuple[AuthChannelSet, Recorder]:
+def build_channel_set(debug: bool = False, transport: Transport = WSGI) -> tuple:
+    """``(channel_set, recorder)``."""
     recorder = Recorder()
-    channel_set = AuthChannelSet(debug=debug)
-    channel_set.mapChannel(WsgiChannel("amf"))
-    channel_set.mapChannel(WsgiChannel("small", max_body_size=SMALL_MAX))
+    channel_set = transport.channel_set_class(GoodUserLogin)(debug=debug)
+    channel_set.mapChannel(transport.Channel("amf"))
+    channel_set.mapChannel(transport.Channel("small", max_body_size=SMALL_MAX))
     mapper = channel_set.service_mapper
 
     svc = remoting.Service("svc")

@@ -15,7 +15,6 @@ import pytest
 from amfast import remoting
 from amfast.decoder import Decoder
 from amfast.remoting.flex_messages import AbstractMessage, AcknowledgeMessage, ErrorMessage
-from amfast.remoting.wsgi_channel import WsgiChannel, WsgiChannelSet
 
 CAPTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "captures"
 pytestmark = pytest.mark.skipif(
@@ -43,9 +42,9 @@ def echo(value):
     return value
 
 
-def echo_channel_set() -> WsgiChannelSet:
-    channel_set = WsgiChannelSet()
-    channel_set.mapChannel(WsgiChannel("amf"))
+def echo_channel_set(transport):
+    channel_set = transport.ChannelSet()
+    channel_set.mapChannel(transport.Channel("amf"))
     service = remoting.Service("echo")
     service.mapTarget(remoting.CallableTarget(echo, "echo"))
     channel_set.service_mapper.mapService(service)
@@ -53,9 +52,9 @@ def echo_channel_set() -> WsgiChannelSet:
 
 
 @pytest.fixture
-def post(serve_wsgi):
+def post(serve_app, transport):
     """``post(capture name) -> (request packet, reply packet, reply bytes)``."""
-    server = serve_wsgi(echo_channel_set())
+    server = serve_app(echo_channel_set(transport))
     conns = []
 
     def send(name):

@@ -8,6 +8,7 @@ snippets run as printed and serve a channel.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import xml.dom.minidom
@@ -24,7 +25,8 @@ from amfast.encoder import Encoder
 from amfast.remoting import Message, Packet
 from amfast.remoting.endpoint import AmfEndpoint
 from amfast.remoting.flex_messages import AbstractMessage, RemotingMessage
-from amfast.remoting.wsgi_channel import WsgiChannel, WsgiChannelSet
+from amfast.remoting.wsgi_channel import WsgiChannelSet
+from tests.support.servers import serving
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TIMEOUT = 10.0
@@ -56,9 +58,9 @@ def user_mapper() -> ClassDefMapper:
 class Served:
     """One channel set over HTTP; ``received`` holds what the ``svc.inspect`` target got."""
 
-    def __init__(self, serve_wsgi):
-        self.channel_set = WsgiChannelSet()
-        self.channel = WsgiChannel("amf")
+    def __init__(self, serve_app, transport):
+        self.channel_set = transport.ChannelSet()
+        self.channel = transport.Channel("amf")
         self.channel_set.mapChannel(self.channel)
         self.received: list = []
         service = remoting.Service("svc")
@@ -71,7 +73,7 @@ class Served:
 
         service.mapTarget(remoting.CallableTarget(inspect, "inspect"))
         self.channel_set.service_mapper.mapService(service)
-        self.server = serve_wsgi(self.channel_set)
+        self.server = serve_app(self.channel_set)
 
     def post(self, raw: bytes) -> tuple:
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=TIMEOUT)
@@ -100,8 +102,8 @@ class Served:
 
 
 @pytest.fixture
-def served(serve_wsgi):
-    return Served(serve_wsgi)
+def served(serve_app, transport):
+    return Served(serve_app, transport)
 
 
 def reply_value(raw: bytes, mapper: ClassDefMapper | None = None):
@@ -248,7 +250,8 @@ def readme_endpoint_blocks() -> list:
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
-def test_readme_endpoint_snippets_run_and_serve(serve_wsgi):
+def test_readme_endpoint_snippets_run_and_serve():
+    """The README's snippets build WSGI channels: served by the development server."""
     pyamf = pytest.importorskip("pyamf")
     from amfast.remoting import pyamf_converter
     from amfast.remoting.pyamf_endpoint import PyAmfEndpoint
@@ -266,6 +269,7 @@ def test_readme_endpoint_snippets_run_and_serve(serve_wsgi):
     service.mapTarget(remoting.CallableTarget(inspect, "echo"))
     channel_set.service_mapper.mapService(service)
     namespace = {"__name__": "readme_endpoints", "channel_set": channel_set}
+    stack = contextlib.ExitStack()
     try:
         for index, block in enumerate(blocks):
             exec(compile(block, f"README endpoints block {index}", "exec"), namespace)
@@ -276,7 +280,7 @@ def test_readme_endpoint_snippets_run_and_serve(serve_wsgi):
             if index == 1:
                 assert channel.endpoint.encoder.use_collections
         assert isinstance(channel.endpoint, PyAmfEndpoint)
-        server = serve_wsgi(channel_set)
+        server = stack.enter_context(serving("wsgiref"))(channel_set)
         served = Served.__new__(Served)
         served.server = server
 
@@ -289,6 +293,7 @@ def test_readme_endpoint_snippets_run_and_serve(serve_wsgi):
         # The class mapped through pyamf_converter and the one mapped with py3amf directly.
         contact, got_address = received[-1]
     finally:
+        stack.close()
         pyamf_converter.unregister_class_mapper(namespace.get("class_mapper", ClassDefMapper()))
         if "com.example.Address" in pyamf.CLASS_CACHE:
             pyamf.unregister_class("com.example.Address")

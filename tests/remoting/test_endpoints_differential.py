@@ -192,13 +192,13 @@ def generated_requests() -> list:
 class Pair:
     """The same channel set twice: "amf" (AmfEndpoint) and "pyamf" (PyAmfEndpoint) channels."""
 
-    def __init__(self, serve_wsgi):
+    def __init__(self, serve_app, transport):
         self.servers = {}
         for kind, make in (("amf", AmfEndpoint), ("pyamf", PyAmfEndpoint)):
-            channel_set, _ = build_channel_set()
+            channel_set, _ = build_channel_set(transport=transport)
             for channel in channel_set:
                 channel.endpoint = make()
-            self.servers[kind] = serve_wsgi(channel_set)
+            self.servers[kind] = serve_app(channel_set)
 
     def post(self, kind: str, channel: str, raw: bytes) -> tuple:
         server = self.servers[kind]
@@ -221,8 +221,8 @@ class Pair:
 
 
 @pytest.fixture
-def pair(serve_wsgi):
-    return Pair(serve_wsgi)
+def pair(serve_app, transport):
+    return Pair(serve_app, transport)
 
 
 def blank_generated(value: Any) -> Any:

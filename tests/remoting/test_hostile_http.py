@@ -33,31 +33,30 @@ from amfast.remoting.flex_messages import (
     ErrorMessage,
     RemotingMessage,
 )
-from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiChannel
-from tests.remoting.conftest import DSID, TIMEOUT, FlexHttp, build_messaging_channel_set, wait_until
+from tests.remoting.conftest import DSID, TIMEOUT, FlexClient, build_messaging_channel_set, wait_until
 
 SMALL = 1024
 #: The longest an answer to a well-behaved client may take while others misbehave (s).
 PROMPT = 2.0
 
 
-def build_hostile_channel_set(**options):
+def build_hostile_channel_set(transport, **options):
     """The messaging channel set of conftest plus ``/small`` and ``/smallstream``
     (``max_body_size=SMALL``), ``/noxml`` (XML values refused) and ``/capped``
     (``max_connections=20``)."""
-    channel_set = build_messaging_channel_set(**options)
-    channel_set.mapChannel(WsgiChannel("small", max_body_size=SMALL))
-    channel_set.mapChannel(StreamingWsgiChannel("smallstream", max_body_size=SMALL,
-                                                heart_interval=300))
-    channel_set.mapChannel(WsgiChannel("noxml", endpoint=AmfEndpoint(
+    channel_set = build_messaging_channel_set(transport=transport, **options)
+    channel_set.mapChannel(transport.Channel("small", max_body_size=SMALL))
+    channel_set.mapChannel(transport.StreamingChannel("smallstream", max_body_size=SMALL,
+                                                      heart_interval=300))
+    channel_set.mapChannel(transport.Channel("noxml", endpoint=AmfEndpoint(
         decoder=Decoder(xml_type="refuse"))))
-    channel_set.mapChannel(WsgiChannel("capped", max_connections=20))
+    channel_set.mapChannel(transport.Channel("capped", max_connections=20))
     return channel_set
 
 
 @pytest.fixture
-def hostile(serve_messaging):
-    return serve_messaging(channel_set=build_hostile_channel_set())
+def hostile(serve_messaging, transport):
+    return serve_messaging(channel_set=build_hostile_channel_set(transport))
 
 
 # ----------------------------------------------------------------------------- raw HTTP
@@ -87,12 +86,18 @@ class Reply:
         return f"Reply({self.status}, timed_out={self.timed_out}, {self.raw[:200]!r})"
 
 
-def raw_http(port: int, data: bytes, *, half_close: bool = True, timeout: float = TIMEOUT,
+def raw_http(served, data: bytes, *, half_close: bool | None = None, timeout: float = TIMEOUT,
              then: bytes = b"", drip: float = 0.0) -> Reply:
-    """Send ``data`` on a new socket (``drip`` seconds between bytes), then ``then``, then
-    half-close (unless told not to) and read until the server closes or ``timeout``."""
+    """Send ``data`` to ``served`` on a new socket (``drip`` seconds between bytes), then
+    ``then``, then half-close and read until the server closes or ``timeout``.
+
+    uvicorn takes a half-close for a client that left (it closes without answering), so
+    there the socket stays open unless ``half_close`` says otherwise.
+    """
+    if half_close is None:
+        half_close = served.kind != "uvicorn"
     started = time.monotonic()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=timeout)
     timed_out = False
     chunks = []
     try:
@@ -162,7 +167,7 @@ def echo_packet(value="hi", version: int = Packet.FLASH_8) -> bytes:
 def still_serving(served, value: str = "still here") -> float:
     """A well-behaved echo call succeeds; how long it took."""
     started = time.monotonic()
-    client = FlexHttp(served.base_url)
+    client = FlexClient(served.base_url)
     reply = client.call("svc", "echo", value)
     assert not isinstance(reply, ErrorMessage), reply
     assert reply.body == value
@@ -185,8 +190,12 @@ ECHO = echo_packet()
 def test_methods_other_than_post_are_405(hostile):
     for method in ("HEAD", "OPTIONS", "PATCH", "TRACE", "BREW"):
         for path in ("/amf", "/streaming", "/streaming?command=open"):
-            reply = raw_http(hostile.port, request_bytes(path, method=method,
+            reply = raw_http(hostile, request_bytes(path, method=method,
                                                          content_length=None, headers=[]))
+            if method == "BREW" and hostile.kind == "uvicorn":
+                # httptools refuses methods HTTP does not define before any application.
+                assert reply.status == 400, (method, path, reply)
+                continue
             assert reply.status == 405, (method, path, reply)
             assert reply.headers.get("allow") == "POST"
             if method == "HEAD":
@@ -196,7 +205,7 @@ def test_methods_other_than_post_are_405(hostile):
 
 
 def test_get_with_a_body_is_405_and_its_body_is_not_decoded(hostile):
-    reply = raw_http(hostile.port, request_bytes("/amf", ECHO, method="GET"))
+    reply = raw_http(hostile, request_bytes("/amf", ECHO, method="GET"))
     assert_plain(reply, 405)
     still_serving(hostile)
 
@@ -212,7 +221,7 @@ def test_any_content_type_of_valid_amf_is_answered_never_500(hostile):
                          "application/x-amf; charset=x"):
         headers = [("Content-Type", content_type)] if content_type else []
         for path in ("/amf", "/streaming"):
-            reply = raw_http(hostile.port, request_bytes(path, ECHO, headers=headers))
+            reply = raw_http(hostile, request_bytes(path, ECHO, headers=headers))
             assert reply.status in (200, 415), (content_type, reply)
             if reply.status == 200:
                 assert reply.headers["content-type"] == "application/x-amf"
@@ -232,7 +241,7 @@ NOT_AMF = [
 def test_bodies_that_are_not_amf_are_400(hostile):
     for content_type, body in NOT_AMF:
         for path in ("/amf", "/streaming"):
-            reply = raw_http(hostile.port, request_bytes(
+            reply = raw_http(hostile, request_bytes(
                 path, body, headers=[("Content-Type", content_type)]))
             assert_plain(reply, 400)
 
@@ -241,21 +250,21 @@ def test_bodies_that_are_not_amf_are_400(hostile):
 
 
 def test_missing_content_length_is_411_or_400(hostile):
-    reply = raw_http(hostile.port, request_bytes("/amf", ECHO, content_length=None))
+    reply = raw_http(hostile, request_bytes("/amf", ECHO, content_length=None))
     assert_plain(reply, 400, 411)
     still_serving(hostile)
 
 
 def test_content_length_that_is_not_a_number_is_refused(hostile):
     for value in ("abc", "1e3", "0x10", "", " ", "+5", "5 5"):
-        reply = raw_http(hostile.port, request_bytes("/amf", ECHO, content_length=value))
+        reply = raw_http(hostile, request_bytes("/amf", ECHO, content_length=value))
         assert_plain(reply, 400, 411)
     still_serving(hostile)
 
 
 def test_content_length_shorter_than_the_body_decodes_only_that_much(hostile):
     """The bytes past Content-Length are not part of the request: a truncated packet, 400."""
-    reply = raw_http(hostile.port, request_bytes("/amf", ECHO, content_length=len(ECHO) - 5))
+    reply = raw_http(hostile, request_bytes("/amf", ECHO, content_length=len(ECHO) - 5))
     assert_plain(reply, 400)
     still_serving(hostile)
 
@@ -263,7 +272,7 @@ def test_content_length_shorter_than_the_body_decodes_only_that_much(hostile):
 def test_content_length_longer_than_the_body_then_eof(hostile):
     """The client half-closes before the announced length: a 400, or the connection closed
     without an answer (waitress never hands an incomplete request to the application)."""
-    reply = raw_http(hostile.port, request_bytes("/amf", ECHO, content_length=len(ECHO) + 50))
+    reply = raw_http(hostile, request_bytes("/amf", ECHO, content_length=len(ECHO) + 50))
     assert reply.status in (400, None), reply
     if reply.status is not None:
         assert_plain(reply, 400)
@@ -275,7 +284,7 @@ def test_content_length_longer_than_the_body_held_open(hostile):
     the others are answered promptly meanwhile, and the server is fine after it leaves."""
     results: list = []
     liars = [threading.Thread(target=lambda: results.append(raw_http(
-        hostile.port, request_bytes("/amf", ECHO, content_length=len(ECHO) + 100),
+        hostile, request_bytes("/amf", ECHO, content_length=len(ECHO) + 100),
         half_close=False, timeout=1.0)), daemon=True) for _ in range(8)]
     for liar in liars:
         liar.start()
@@ -294,7 +303,7 @@ def test_negative_content_length_is_refused_at_once(hostile):
     """Content-Length -1 followed by more than max_body_size bytes, connection held open:
     the server must answer (400/411/413) without reading the body to its end (it once
     read(-1) until the client closed, past max_body_size)."""
-    reply = raw_http(hostile.port, request_bytes("/small", b"", content_length="-1"),
+    reply = raw_http(hostile, request_bytes("/small", b"", content_length="-1"),
                      then=b"\0" * (16 * SMALL), half_close=False, timeout=2.0)
     assert reply.status in (400, 411, 413), reply
     assert reply.elapsed < 1.5, reply
@@ -317,9 +326,11 @@ def test_oversize_content_length_is_413_before_any_body(hostile):
             if length > 64 * SMALL:
                 continue
             body = b"\0" * length
-        reply = raw_http(hostile.port, request_bytes(path, body, content_length=length),
+        reply = raw_http(hostile, request_bytes(path, body, content_length=length),
                          half_close=False, timeout=PROMPT)
-        assert_plain(reply, 413)
+        # httptools refuses a length past 64 bits itself, before any application.
+        too_long_for_the_server = hostile.kind == "uvicorn" and length >= 2 ** 64
+        assert_plain(reply, 400 if too_long_for_the_server else 413)
         assert not reply.timed_out
 
 
@@ -328,7 +339,7 @@ def test_streaming_commands_honour_max_body_size(hostile):
     and parsed whole, whatever its size)."""
     body = b"DSId=" + b"a" * (8 * SMALL)
     for command in ("open", "close"):
-        reply = raw_http(hostile.port, request_bytes(
+        reply = raw_http(hostile, request_bytes(
             f"/smallstream?command={command}", body,
             headers=[("Content-Type", "application/x-www-form-urlencoded")]))
         assert_plain(reply, 413)
@@ -338,7 +349,7 @@ def test_streaming_command_with_a_short_body_is_400(hostile):
     """A ?command=open whose body is shorter than its Content-Length (the client
     half-closes): 400 as for AMF requests (it was once a 500 from webob's
     DisconnectionError), or the connection closed by a server that waits for whole bodies."""
-    reply = raw_http(hostile.port, request_bytes(
+    reply = raw_http(hostile, request_bytes(
         "/streaming?command=open", b"DSId=abc", content_length=100,
         headers=[("Content-Type", "application/x-www-form-urlencoded")]))
     assert reply.status in (400, None), reply
@@ -347,7 +358,7 @@ def test_streaming_command_with_a_short_body_is_400(hostile):
 
 def test_pipelined_garbage_after_a_request_does_not_disturb_the_server(hostile):
     data = request_bytes("/amf", ECHO) + b"\x00\xff" * 100 + b"\r\n\r\n"
-    reply = raw_http(hostile.port, data)
+    reply = raw_http(hostile, data)
     assert reply.status == 200, reply
     still_serving(hostile)
 
@@ -360,7 +371,7 @@ def test_content_length_and_chunked_together_are_not_smuggled(hostile):
     data = request_bytes("/amf", chunk + smuggled, headers=[
         ("Content-Type", "application/x-amf"), ("Transfer-Encoding", "chunked")],
         content_length=len(chunk))
-    reply = raw_http(hostile.port, data)
+    reply = raw_http(hostile, data)
     assert reply.status in (200, 400, None), reply
     assert b"smuggled" not in reply.raw
     still_serving(hostile)
@@ -435,7 +446,7 @@ def test_clients_that_vanish_mid_request_do_not_disturb_the_server(hostile):
 
 
 #: Forged ids per server: wsgiref speaks HTTP/1.0 (a connection per request), so fewer.
-FORGED = {"waitress": 2000, "wsgiref": 1000}
+FORGED = {"waitress": 2000, "wsgiref": 1000, "uvicorn": 2000}
 
 
 def rss_kb() -> int:
@@ -452,7 +463,7 @@ class Poster:
     def __init__(self, served, channel: str = "amf"):
         self.conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=TIMEOUT)
         self.path = "/" + channel
-        self.flex = FlexHttp(served.base_url, channel)
+        self.flex = FlexClient(served.base_url, channel)
 
     def forged_call(self, dsid: str) -> tuple[int, object]:
         message = RemotingMessage(destination="svc", operation="echo", body=["x"],
@@ -520,10 +531,10 @@ def test_thousands_of_forged_dsids_cost_one_small_connection_each_at_most(hostil
     assert still_serving(hostile) < PROMPT
 
 
-def test_forged_dsid_connections_expire_and_are_cleaned(serve_messaging):
+def test_forged_dsid_connections_expire_and_are_cleaned(serve_messaging, transport):
     """The state forged ids leave goes away: connections expire after their timeout and the
     cleaner drops them, so the count returns to what the live clients use."""
-    channel_set = build_hostile_channel_set(connection_params={"timeout": 300},
+    channel_set = build_hostile_channel_set(transport, connection_params={"timeout": 300},
                                             clean_freq=100)
     served = serve_messaging(channel_set=channel_set)
     for i in range(200):
@@ -545,7 +556,7 @@ def test_forged_dsid_connections_expire_and_are_cleaned(serve_messaging):
 def test_max_connections_caps_what_forged_ids_can_create(hostile):
     """On a channel with max_connections, forged ids beyond the cap get a fault (never a
     500) and the count stays at the cap; clients already connected keep working."""
-    regular = FlexHttp(hostile.base_url, "capped")
+    regular = FlexClient(hostile.base_url, "capped")
     assert not isinstance(regular.call("svc", "echo", 1), ErrorMessage)
     faults = 0
     for i in range(60):
@@ -562,7 +573,7 @@ def test_forged_dsids_on_stream_commands_create_nothing(hostile):
     before = connection_count(hostile)
     for i in range(100):
         for command in ("open", "close"):
-            reply = raw_http(hostile.port, request_bytes(
+            reply = raw_http(hostile, request_bytes(
                 f"/streaming?command={command}&version=1", f"DSId=forged-{i}".encode(),
                 headers=[("Content-Type", "application/x-www-form-urlencoded")]))
             assert_plain(reply, 400)
@@ -575,7 +586,7 @@ def test_forged_dsids_on_stream_commands_create_nothing(hostile):
 
 def stream_command(served, query: str, body: bytes = b"", method: str = "POST",
                    content_type: str = "application/x-www-form-urlencoded") -> Reply:
-    return raw_http(served.port, request_bytes(f"/streaming{query}", body, method=method,
+    return raw_http(served, request_bytes(f"/streaming{query}", body, method=method,
                                                headers=[("Content-Type", content_type)]))
 
 
@@ -641,7 +652,7 @@ def test_concurrent_logins_are_each_answered_right(hostile):
             errors.append(exc)
 
     def login_shared(index):
-        twin = FlexHttp(hostile.base_url)
+        twin = FlexClient(hostile.base_url)
         twin.dsid = shared.dsid
         try:
             results[f"shared{index}"] = ("correct", twin.login("correct", "correct"), None)
@@ -738,7 +749,7 @@ def test_hostile_xml_over_http_is_400_without_reading_or_fetching(hostile, tmp_p
     text = hostile_xml(tmp_path, trap.getsockname()[1])[payload]
     for name, raw in xml_packets(text).items():
         started = time.monotonic()
-        reply = raw_http(hostile.port, request_bytes("/amf", raw))
+        reply = raw_http(hostile, request_bytes("/amf", raw))
         assert_plain(reply, 400)
         assert time.monotonic() - started < PROMPT, name
         assert b"TOP-SECRET-MARKER" not in reply.raw
@@ -748,9 +759,9 @@ def test_hostile_xml_over_http_is_400_without_reading_or_fetching(hostile, tmp_p
 
 def test_benign_xml_is_echoed_and_refused_where_xml_is_off(hostile):
     for name, raw in xml_packets("<a><b>text</b></a>").items():
-        reply = raw_http(hostile.port, request_bytes("/amf", raw))
+        reply = raw_http(hostile, request_bytes("/amf", raw))
         assert reply.status == 200, (name, reply)
-        assert_plain(raw_http(hostile.port, request_bytes("/noxml", raw)), 400)
+        assert_plain(raw_http(hostile, request_bytes("/noxml", raw)), 400)
 
 
 # ============================================================================= faults
@@ -825,21 +836,22 @@ def test_netconnection_faults_leak_no_internals(hostile):
         for target, args in FAILING_CALLS:
             packet = Packet(version, [], [Message(target, "/1", args)])
             raw = Encoder().encode_packet(packet, amf3=packet.is_amf3)
-            reply = raw_http(hostile.port, request_bytes("/amf", raw))
+            reply = raw_http(hostile, request_bytes("/amf", raw))
             assert reply.status == 200, reply
             message = Decoder().decode_packet(reply.body).messages[0]
             assert message.target == "/1/onStatus", (target, message)
             assert leaks(fault_texts(message.body)) == [], vars(message.body)
 
 
-def test_a_crashing_target_leaks_nothing_but_debug_shows_the_traceback(serve_messaging):
+def test_a_crashing_target_leaks_nothing_but_debug_shows_the_traceback(serve_messaging,
+                                                                       transport):
     from amfast import remoting
 
     def crash():
         {}["internal-key"]
 
     for debug in (False, True):
-        channel_set = build_hostile_channel_set()
+        channel_set = build_hostile_channel_set(transport)
         channel_set.debug = debug
         service = remoting.Service("crash")
         service.mapTarget(remoting.CallableTarget(crash, "now"))
@@ -862,6 +874,6 @@ def test_http_error_bodies_leak_nothing(hostile):
                  request_bytes("/amf", ECHO, content_length=None),
                  request_bytes("/streaming?command=open", b"DSId=x",
                                headers=[("Content-Type", "application/x-www-form-urlencoded")])):
-        reply = raw_http(hostile.port, data, half_close=False, timeout=PROMPT)
+        reply = raw_http(hostile, data, half_close=False, timeout=PROMPT)
         assert reply.status in (400, 404, 405, 411, 413), reply
         assert len(reply.body) < 200 and leaks(reply.body.decode("latin-1")) == [], reply

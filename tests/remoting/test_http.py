@@ -57,17 +57,17 @@ class Served:
 
 
 @pytest.fixture
-def served(serve_wsgi, endpoint_factory):
-    channel_set, recorder = build_channel_set()
+def served(serve_app, transport, endpoint_factory):
+    channel_set, recorder = build_channel_set(transport=transport)
     use_endpoints(channel_set, endpoint_factory)
-    return Served(serve_wsgi(channel_set), channel_set, recorder)
+    return Served(serve_app(channel_set), channel_set, recorder)
 
 
 @pytest.fixture
-def served_debug(serve_wsgi, endpoint_factory):
-    channel_set, recorder = build_channel_set(debug=True)
+def served_debug(serve_app, transport, endpoint_factory):
+    channel_set, recorder = build_channel_set(debug=True, transport=transport)
     use_endpoints(channel_set, endpoint_factory)
-    return Served(serve_wsgi(channel_set), channel_set, recorder)
+    return Served(serve_app(channel_set), channel_set, recorder)
 
 
 def raw_request(served, method, path="/amf", body=None, headers=None):
@@ -569,11 +569,11 @@ def test_chunked_request_is_answered_or_refused_cleanly(served):
 
 
 def test_internal_error_is_a_plain_500_without_traceback(served):
-    def broken_invoke(packet):
+    def broken_dispatch(packet, request=None):
         raise RuntimeError("internal failure with a secret detail")
 
     # An error outside any message's handling (here the whole dispatch) is the server's.
-    served.channel_set.getChannel("amf").invoke = broken_invoke
+    served.channel_set.getChannel("amf").dispatch = broken_dispatch
     raw = encode_request([Message("svc.echo", "/1", [1])])
     status, headers, body = raw_request(served, "POST", body=raw)
     assert_plain_error(status, headers, body, 500)

@@ -12,7 +12,6 @@ coming back.  Every wait is bounded.
 """
 from __future__ import annotations
 
-import http.client
 import multiprocessing
 import pickle
 import threading
@@ -24,7 +23,6 @@ from typing import Any, Callable
 import pytest
 
 from amfast import remoting
-from amfast.decoder import Decoder
 from amfast.remoting.channel import Channel, ChannelFullError
 from amfast.remoting.client import HttpError, RemotingFault, RemotingService
 from amfast.remoting.connection import ConnectionError, SessionAttrError
@@ -32,9 +30,10 @@ from amfast.remoting.errors import NotConnectedError, StoreUnavailableError
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage
 from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
 from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
-from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiChannel
-from tests.conftest import wsgi_servers
-from tests.remoting.apps import AuthChannelSet
+from amfast.remoting.wsgi_channel import WsgiChannel
+from tests.remoting.apps import GoodUserLogin
+from tests.support.servers import WSGI, Transport, serving
+from tests.support.streams import RawStream
 
 #: The longest a request may take to fail while memcached is down (s).
 DOWN_LIMIT = 1.0
@@ -894,16 +893,18 @@ def test_with_dead_retry_0_a_failure_is_still_an_error_and_memcached_is_tried_ev
     assert sm.mc_get(key) == "again"
 
 
-def serve_channel_set(serve_wsgi, servers: list, prefix: str, secret: str = "test secret"):
+def serve_channel_set(serve, servers: list, prefix: str, secret: str = "test secret",
+                      transport: Transport = WSGI):
     """Messaging over HTTP with the memcache managers: channels amf, longpoll (held 5 s,
     re-checked every 100 ms) and streaming; login correct/correct; service svc: remember,
     recall (session), secret (secure)."""
     cm, sm = make_pair(servers, prefix, secret=secret)
-    channel_set = AuthChannelSet(connection_manager=cm, subscription_manager=sm, max_held=None)
-    channel_set.mapChannel(WsgiChannel("amf"))
-    channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=5000, poll_interval=100))
-    channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=300,
-                                                poll_interval=100))
+    channel_set = transport.channel_set_class(GoodUserLogin)(
+        connection_manager=cm, subscription_manager=sm, max_held=None)
+    channel_set.mapChannel(transport.Channel("amf"))
+    channel_set.mapChannel(transport.Channel("longpoll", wait_interval=5000, poll_interval=100))
+    channel_set.mapChannel(transport.StreamingChannel("streaming", heart_interval=300,
+                                                      poll_interval=100))
     svc = remoting.Service("svc")
 
     def remember(packet, msg, name, value):
@@ -920,7 +921,7 @@ def serve_channel_set(serve_wsgi, servers: list, prefix: str, secret: str = "tes
     svc.mapTarget(remoting.ExtCallableTarget(recall, "recall"))
     svc.mapTarget(remoting.CallableTarget(lambda: "secret value", "secret", secure=True))
     channel_set.service_mapper.mapService(svc)
-    return serve_wsgi(channel_set)
+    return serve(channel_set)
 
 
 @pytest.fixture(params=[("wsgiref", 4), ("waitress", 4), ("waitress", 16)],
@@ -932,7 +933,7 @@ def serve_faults(request):
     kind, threads = request.param
     if kind == "waitress":
         pytest.importorskip("waitress")
-    with wsgi_servers(kind, threads) as serve:
+    with serving(kind, threads) as serve:
         yield serve
 
 
@@ -1107,9 +1108,9 @@ def test_while_memcached_is_frozen_requests_fail_within_the_limit_and_service_re
 
 
 def test_a_long_poll_held_when_memcached_goes_down_fails_within_the_limit(
-        serve_wsgi, memcached_factory, mc_prefix):
+        serve_app, transport, memcached_factory, mc_prefix):
     mc = memcached_factory()
-    server = serve_channel_set(serve_wsgi, mc.servers, mc_prefix)
+    server = serve_channel_set(serve_app, mc.servers, mc_prefix, transport=transport)
     client = amf_client(server)
     client.subscribe("news")
     long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
@@ -1138,84 +1139,42 @@ def test_a_long_poll_held_when_memcached_goes_down_fails_within_the_limit(
     assert_unavailable(result[0])
 
 
-class StreamReader:
-    """An open stream read frame by frame; ``end`` is how it ended."""
-
-    def __init__(self, port: int, dsid: str):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
-        self.conn.request("POST", "/streaming?command=open&version=1", f"DSId={dsid}",
-                          {"Content-Type": "application/x-www-form-urlencoded"})
-        self.response = self.conn.getresponse()
-        assert self.response.status == 200, self.response.read()
-        self.buffer = b""
-        self.decoder = Decoder()
-        self.end: str | None = None  # "eof", "broken" or "timeout"
-
-    def next_message(self, timeout: float) -> Any:
-        """The next framed message; None when the stream ended (see ``end``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.buffer = self.buffer.lstrip(b"\0")
-            head, sep, rest = self.buffer.partition(b"\r\n")
-            if sep and len(rest) >= int(head, 16) + 2:
-                length = int(head, 16)
-                self.buffer = rest[length + 2:]
-                return self.decoder.decode(rest[:length], amf3=True)
-            if time.monotonic() >= deadline:
-                self.end = "timeout"
-                return None
-            try:
-                chunk = self.response.read1(65536)
-            except TimeoutError:
-                continue
-            except (http.client.HTTPException, OSError):
-                self.end = "broken"
-                return None
-            if not chunk:
-                self.end = "eof"
-                return None
-            self.buffer += chunk
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def open_stream(serve_wsgi, memcached_factory, mc_prefix) -> tuple:
+def open_stream(serve_app, transport, memcached_factory, mc_prefix) -> tuple:
     mc = memcached_factory()
-    server = serve_channel_set(serve_wsgi, mc.servers, mc_prefix)
+    server = serve_channel_set(serve_app, mc.servers, mc_prefix, transport=transport)
     client = amf_client(server)
     client.subscribe("news")
-    stream = StreamReader(server.port, client.client_id)
-    opened = stream.next_message(5)
+    stream = RawStream("127.0.0.1", server.port, client.client_id)
+    opened = stream.next_frame(5)
     assert opened is not None and opened.correlationId == "open", opened
     client.publish("news", "before")
-    assert stream.next_message(5).body == "before"
+    assert stream.next_frame(5).body == "before"
     return mc, stream
 
 
 def test_a_stream_ends_within_the_limit_when_memcached_goes_down(
-        serve_wsgi, memcached_factory, mc_prefix):
-    mc, stream = open_stream(serve_wsgi, memcached_factory, mc_prefix)
+        serve_app, transport, memcached_factory, mc_prefix):
+    mc, stream = open_stream(serve_app, transport, memcached_factory, mc_prefix)
     try:
         stopped = time.monotonic()
         mc.stop()
-        while stream.next_message(FAULT_LIMIT) is not None:
+        while stream.next_frame(FAULT_LIMIT) is not None:
             pass
-        assert stream.end in ("eof", "broken", "disconnect"), stream.end
+        assert stream.ended
         assert time.monotonic() - stopped < FAULT_LIMIT
     finally:
         stream.close()
 
 
 def test_a_stream_ends_with_a_disconnect_when_memcached_goes_down(
-        serve_wsgi, memcached_factory, mc_prefix):
-    mc, stream = open_stream(serve_wsgi, memcached_factory, mc_prefix)
+        serve_app, transport, memcached_factory, mc_prefix):
+    mc, stream = open_stream(serve_app, transport, memcached_factory, mc_prefix)
     try:
         mc.stop()
         last = None
-        while (msg := stream.next_message(FAULT_LIMIT)) is not None:
+        while (msg := stream.next_frame(FAULT_LIMIT)) is not None:
             last = msg
         assert isinstance(last, CommandMessage) and \
-            last.operation == CommandMessage.DISCONNECT_OPERATION, (stream.end, last)
+            last.operation == CommandMessage.DISCONNECT_OPERATION, (stream.ended, last)
     finally:
         stream.close()

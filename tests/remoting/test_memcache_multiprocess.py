@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from amfast.remoting.client import RemotingFault, RemotingService
-from tests.remoting.test_memcache_managers import (DOWN_LIMIT, RESUME_LIMIT, assert_all_ok,
+from tests.remoting.test_memcache_managers import (DOWN_LIMIT, assert_all_ok,
                                                    assert_unavailable, attempt,
                                                    in_every_worker_thread, until_available)
-from tests.servers import free_port
+from tests.support.net import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "messaging" / "memcache_server.py"
 #: The long-poll hold of both servers (ms) and how often a held poll re-checks memcached (ms).

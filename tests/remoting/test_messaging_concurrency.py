@@ -23,7 +23,7 @@ from amfast.remoting.wsgi_channel import (
     WsgiChannel,
     WsgiChannelSet,
 )
-from tests.servers import free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 The commands a Flex ``ChannelSet``/``Consumer``/``Producer`` sends (CLIENT_PING, LOGIN,
 LOGOUT, SUBSCRIBE, UNSUBSCRIBE, MULTI_SUBSCRIBE, POLL, DISCONNECT) and published
-AsyncMessages, sent one Flex message per request with amfast's codec (``FlexHttp``), with
+AsyncMessages, sent one Flex message per request with amfast's codec (``FlexClient``), with
 py3amf's codec as the independent side, and replayed from Apache Royale captures.
 Polling (``/amf``) and long-polling (``/longpoll``) channels; streaming is in
 test_streaming.py.
@@ -27,8 +27,8 @@ from tests.remoting.conftest import (
     DSID,
     LONG_WAIT,
     TIMEOUT,
-    FlexHttp,
-    RecordingChannelSet,
+    FlexClient,
+    RecordingLogin,
     build_messaging_channel_set,
     polled,
     replace_amf3_string,
@@ -416,7 +416,7 @@ def test_second_poll_during_a_long_poll_gets_a_no_op_ack(messaging):
     thread = _poll_in_thread(consumer, result)
     assert wait_until(lambda: _waiting(messaging, consumer.dsid), TIMEOUT)
 
-    twin = FlexHttp(messaging.base_url, "longpoll")
+    twin = FlexClient(messaging.base_url, "longpoll")
     twin.dsid = consumer.dsid
     started = time.monotonic()
     reply = twin.poll()
@@ -458,7 +458,7 @@ def test_long_poll_of_a_connection_disconnected_meanwhile_returns_an_ack(messagi
     result: dict = {}
     thread = _poll_in_thread(consumer, result)
     assert wait_until(lambda: _waiting(messaging, consumer.dsid), TIMEOUT)
-    twin = FlexHttp(messaging.base_url, "amf")
+    twin = FlexClient(messaging.base_url, "amf")
     twin.dsid = consumer.dsid
     disconnected = time.monotonic()
     assert not isinstance(twin.command(CommandMessage.DISCONNECT_OPERATION), ErrorMessage)
@@ -471,10 +471,9 @@ def test_long_poll_of_a_connection_disconnected_meanwhile_returns_an_ack(messagi
 
 
 def test_long_poll_past_max_waiting_polls_is_answered_at_once_with_a_poll_wait(
-        serve_messaging):
-    from amfast.remoting.wsgi_channel import WsgiChannel
-    channel_set = build_messaging_channel_set()
-    channel_set.mapChannel(WsgiChannel("busy", wait_interval=3000, max_waiting_polls=1))
+        serve_messaging, transport):
+    channel_set = build_messaging_channel_set(transport=transport)
+    channel_set.mapChannel(transport.Channel("busy", wait_interval=3000, max_waiting_polls=1))
     served = serve_messaging(channel_set=channel_set)
     first, second = served.flex("busy"), served.flex("busy")
     first.subscribe("chat")
@@ -542,7 +541,7 @@ def test_wrong_login_is_a_client_authentication_fault(messaging, body):
 
 
 def test_login_splits_user_and_password_on_the_first_colon(serve_messaging):
-    served = serve_messaging(channel_set_class=RecordingChannelSet)
+    served = serve_messaging(login=RecordingLogin)
     client = served.flex()
     assert not isinstance(client.login("user", "pass:with:colons"), ErrorMessage)
     assert served.channel_set.logins == [("user", "pass:with:colons")]
@@ -551,7 +550,7 @@ def test_login_splits_user_and_password_on_the_first_colon(serve_messaging):
 
 @pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "iso-8859-1", "utf-16"])
 def test_login_honours_the_credentials_charset(serve_messaging, charset):
-    served = serve_messaging(channel_set_class=RecordingChannelSet)
+    served = serve_messaging(login=RecordingLogin)
     client = served.flex()
     reply = client.login("jürgen", "pässwörd", charset=charset)
     assert not isinstance(reply, ErrorMessage), reply
@@ -559,7 +558,7 @@ def test_login_honours_the_credentials_charset(serve_messaging, charset):
 
 
 def test_login_accepts_base64_wrapped_at_76_characters_as_flex_sends_it(serve_messaging):
-    served = serve_messaging(channel_set_class=RecordingChannelSet)
+    served = serve_messaging(login=RecordingLogin)
     user, password = "someone.with.a.long.name@example.com", "and-a-rather-long-password-too"
     encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
     assert len(encoded) > 76
@@ -573,8 +572,7 @@ def test_login_accepts_base64_wrapped_at_76_characters_as_flex_sends_it(serve_me
 
 
 def test_channel_set_without_login_refuses_every_login(serve_messaging):
-    from amfast.remoting.wsgi_channel import WsgiChannelSet
-    served = serve_messaging(channel_set_class=WsgiChannelSet)
+    served = serve_messaging(login=None)
     reply = served.flex().login("correct", "correct")
     assert isinstance(reply, ErrorMessage) and reply.faultCode == "Client.Authentication"
 
@@ -682,7 +680,7 @@ class BarrierConnectionManager(MemoryConnectionManager):
 
 
 def test_concurrent_first_requests_with_the_same_new_dsid_both_succeed(serve_messaging):
-    channel_set = build_messaging_channel_set()
+    channel_set = serve_messaging.build()
     manager = channel_set.connection_manager = BarrierConnectionManager()
     served = serve_messaging(channel_set=channel_set)
     replies = []
@@ -714,7 +712,7 @@ def pyamf_send(messaging, message, channel="amf"):
     envelope = pyamf_remoting.Envelope(amfVersion=3)
     envelope["/1"] = pyamf_remoting.Request("null", [message])
     raw = pyamf_remoting.encode(envelope).getvalue()
-    status, headers, body = FlexHttp(messaging.base_url, channel).post(raw)
+    status, headers, body = FlexClient(messaging.base_url, channel).post(raw)
     assert status == 200 and headers["content-type"] == "application/x-amf"
     reply = pyamf_remoting.decode(body)
     assert list(reply.keys()) == ["/1"]

@@ -23,10 +23,9 @@ import time
 import pytest
 
 from amfast.remoting.flex_messages import CommandMessage, ErrorMessage
-from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiChannel
 from tests.remoting.conftest import (
     TIMEOUT,
-    FlexHttp,
+    FlexClient,
     build_messaging_channel_set,
     polled,
     wait_until,
@@ -38,25 +37,26 @@ MAX_WAITING = 2
 BUSY_WAIT = 1000
 
 
-def build_limited_channel_set(**options):
+def build_limited_channel_set(serve_messaging, **options):
     """The conftest channel set plus ``/three`` (max_streams=3), ``/idle`` (idle_timeout
     500 ms) and ``/busy`` (long-polls of 1 s, max_waiting_polls=2)."""
-    channel_set = build_messaging_channel_set(**options)
-    channel_set.mapChannel(StreamingWsgiChannel("three", heart_interval=100,
-                                                max_streams=MAX_STREAMS, poll_interval=100))
-    channel_set.mapChannel(StreamingWsgiChannel("idle", heart_interval=100, idle_timeout=500,
-                                                poll_interval=100))
-    channel_set.mapChannel(WsgiChannel("busy", wait_interval=BUSY_WAIT, poll_interval=100,
-                                       max_waiting_polls=MAX_WAITING))
+    channel_set = serve_messaging.build(**options)
+    transport = serve_messaging.transport
+    channel_set.mapChannel(transport.StreamingChannel("three", heart_interval=100,
+                                                      max_streams=MAX_STREAMS, poll_interval=100))
+    channel_set.mapChannel(transport.StreamingChannel("idle", heart_interval=100,
+                                                      idle_timeout=500, poll_interval=100))
+    channel_set.mapChannel(transport.Channel("busy", wait_interval=BUSY_WAIT, poll_interval=100,
+                                             max_waiting_polls=MAX_WAITING))
     return channel_set
 
 
 @pytest.fixture
 def limited(serve_messaging):
-    return serve_messaging(channel_set=build_limited_channel_set())
+    return serve_messaging(channel_set=build_limited_channel_set(serve_messaging))
 
 
-def connected(served, channel: str = "amf") -> FlexHttp:
+def connected(served, channel: str = "amf") -> FlexClient:
     client = served.flex(channel)
     client.ping()
     return client
@@ -152,7 +152,7 @@ def test_messages_keep_an_idle_timeout_stream_open_and_its_end_frees_the_slot(li
 # ============================================================================= max_waiting_polls
 
 
-def poll_in_thread(client: FlexHttp, results: list) -> threading.Thread:
+def poll_in_thread(client: FlexClient, results: list) -> threading.Thread:
     def run():
         started = time.monotonic()
         reply = client.poll()
@@ -273,11 +273,11 @@ def test_under_waitress_held_requests_never_starve_rpc(threads):
     answered, the next long-polls get DSPollWait and the next stream opens 503."""
     pytest.importorskip("waitress")
     from amfast.remoting.wsgi_channel import WsgiChannelSet
-    from tests.conftest import wsgi_servers
+    from tests.support.servers import serving
     from tests.remoting.conftest import MessagingServer
 
     channel_set = build_messaging_channel_set(max_held=WsgiChannelSet.DEFAULT_MAX_HELD)
-    with wsgi_servers("waitress", threads) as serve:
+    with serving("waitress", threads) as serve:
         served = MessagingServer(serve(channel_set), channel_set)
         try:
             attempts = threads + 2

@@ -148,10 +148,18 @@ def as_wsgi(channel_set):
                                                                    start_response)
 
 
+@pytest.fixture(params=["wsgiref", "waitress"])
+def server_kind(request) -> str:
+    """The seed serves WsgiChannelSets: the WSGI servers only."""
+    if request.param == "waitress":
+        pytest.importorskip("waitress")
+    return request.param
+
+
 @pytest.fixture
-def serve(serve_wsgi):
+def serve(serve_app):
     def serve_channel_set(channel_set):
-        return MessagingServer(serve_wsgi(as_wsgi(channel_set)), channel_set)
+        return MessagingServer(serve_app(as_wsgi(channel_set)), channel_set)
     return serve_channel_set
 
 

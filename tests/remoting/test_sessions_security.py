@@ -28,9 +28,8 @@ from amfast.remoting.flex_messages import CommandMessage, ErrorMessage, Remoting
 from tests.remoting.conftest import (
     DSID,
     TIMEOUT,
-    FlexHttp,
-    RecordingChannelSet,
-    build_messaging_channel_set,
+    FlexClient,
+    RecordingLogin,
 )
 
 LOGOUT = CommandMessage.LOGOUT_OPERATION
@@ -126,7 +125,7 @@ def test_verifying_garbage_never_raises():
 # ============================================================================= over HTTP
 
 
-def whoami(client: FlexHttp) -> dict:
+def whoami(client: FlexClient) -> dict:
     reply = client.call("svc", "whoami")
     assert not isinstance(reply, ErrorMessage), reply
     return reply.body
@@ -138,8 +137,7 @@ def test_an_id_survives_a_restart_only_with_the_same_secret(serve_messaging):
     servers = {}
     for name, secret in (("first", b"app-secret"), ("restarted", b"app-secret"),
                          ("stranger", b"other-secret")):
-        channel_set = build_messaging_channel_set(
-            connection_params=None)
+        channel_set = serve_messaging.build(connection_params=None)
         channel_set.connection_manager = MemoryConnectionManager(secret=secret)
         servers[name] = serve_messaging(channel_set=channel_set)
     alice = servers["first"].flex()
@@ -147,13 +145,13 @@ def test_an_id_survives_a_restart_only_with_the_same_secret(serve_messaging):
     alice.call("svc", "remember", "k", "v")
     dsid = alice.dsid
 
-    restarted = FlexHttp(servers["restarted"].base_url)
+    restarted = FlexClient(servers["restarted"].base_url)
     restarted.dsid = dsid
     assert whoami(restarted) == {"id": dsid, "authenticated": False, "user": None,
                                  "session": {}}
     assert isinstance(restarted.call("svc", "secret"), ErrorMessage)
 
-    stranger = FlexHttp(servers["stranger"].base_url)
+    stranger = FlexClient(servers["stranger"].base_url)
     stranger.dsid = dsid
     me = whoami(stranger)
     assert me["id"] != dsid and stranger.dsid == me["id"]
@@ -187,7 +185,7 @@ def test_the_id_of_another_channel_carries_its_login(messaging):
     follows the id, never an id the server did not issue."""
     client = messaging.flex("amf")
     client.login("correct", "correct")
-    other = FlexHttp(messaging.base_url, "longpoll")
+    other = FlexClient(messaging.base_url, "longpoll")
     other.dsid = client.dsid
     assert other.call("svc", "secret").body == "secret value"
 
@@ -236,7 +234,7 @@ def test_a_failed_login_changes_nothing(messaging):
 def test_logging_in_as_someone_else_does_not_inherit_their_session(serve_messaging):
     """A login as another user over a logged-in connection is refused (as BlazeDS), or
     starts with an empty session; never the previous user's session (it once did)."""
-    served = serve_messaging(channel_set_class=RecordingChannelSet)
+    served = serve_messaging(login=RecordingLogin)
     client = served.flex()
     client.login("alice", "pw")
     client.call("svc", "remember", "cart", "alice's")
@@ -256,7 +254,7 @@ def test_concurrent_login_and_logout_of_one_connection_end_consistent(messaging)
     errors: list = []
 
     def worker(index: int) -> None:
-        twin = FlexHttp(messaging.base_url)
+        twin = FlexClient(messaging.base_url)
         twin.dsid = owner.dsid
         try:
             for _ in range(5):
@@ -288,7 +286,7 @@ def test_secure_checks_apply_on_every_poll_and_stream_open(serve_messaging):
         assert stream.status == 403
     finally:
         stream.close()
-    longpoll = FlexHttp(served.base_url, "longpoll")
+    longpoll = FlexClient(served.base_url, "longpoll")
     longpoll.dsid = client.dsid
     started = time.monotonic()
     refused = longpoll.poll()

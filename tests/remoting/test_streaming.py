@@ -8,7 +8,6 @@ it.  ``RawStream`` reads it byte by byte; ``RemotingService.stream`` is amfast's
 """
 from __future__ import annotations
 
-import re
 import threading
 import time
 
@@ -22,16 +21,17 @@ from amfast.remoting.flex_messages import (
     CommandMessage,
     ErrorMessage,
 )
-from amfast.remoting.wsgi_channel import StreamingWsgiChannel
+from amfast.remoting.framing import FrameReader
+from amfast.remoting.framing import frame as framed_bytes
+from amfast.remoting.streaming import StreamingHttpChannel
 from tests.remoting.conftest import (
     HEART,
     TIMEOUT,
     RawStream,
-    build_messaging_channel_set,
     wait_until,
 )
 
-KICKSTART = StreamingWsgiChannel.KICKSTART_BYTES
+KICKSTART = StreamingHttpChannel.KICKSTART_BYTES
 
 
 def open_stream(served, version=1, channel="streaming"):
@@ -67,8 +67,7 @@ def test_open_sends_the_open_ack_then_kickstart_padding(messaging):
     assert kinds[0] == "frame"
     assert kinds[1][0] == "nul" and kinds[1][1] >= KICKSTART, kinds[:3]
     # The padding directly follows the first frame's bytes.
-    head = stream.raw.split(b"\r\n", 1)[0]
-    frame_end = len(head) + 2 + int(head, 16) + 2
+    frame_end = len(framed_bytes(FrameReader().feed(stream.raw)[0]))
     assert stream.raw[frame_end:frame_end + KICKSTART] == b"\0" * KICKSTART
 
 
@@ -98,16 +97,10 @@ def test_messages_arrive_as_hex_length_crlf_frames_within_milliseconds(messaging
         assert isinstance(frame, AsyncMessage)
         assert frame.clientId == client_id and frame.destination == "chat"
         assert "DSId" not in frame.headers
-    # On the wire: after the padding, each frame is <hex>CRLF<length bytes>CRLF.
+    # On the wire, after the padding: the frames (amfast.remoting.framing) and nothing else.
     rest = stream.raw.split(b"\0" * KICKSTART, 1)[1].lstrip(b"\0")
-    for _ in frames:
-        match = re.match(rb"([0-9a-fA-F]+)\r\n", rest)
-        assert match, rest[:20]
-        length = int(match.group(1), 16)
-        body = rest[match.end():match.end() + length]
-        assert len(body) == length and rest[match.end() + length:match.end() + length + 2] \
-            == b"\r\n"
-        rest = rest[match.end() + length + 2:].lstrip(b"\0")
+    framed = [item for item in FrameReader().feed(rest) if isinstance(item, bytes)]
+    assert len(framed) == 3 and b"".join(framed_bytes(raw) for raw in framed) == rest
 
 
 def test_frames_use_small_messages_only_when_the_client_asked(messaging):
@@ -209,8 +202,9 @@ def test_one_stream_per_connection(messaging):
 
 
 def test_max_streams_refuses_with_503_and_frees_the_slot_when_a_stream_ends(serve_messaging):
-    channel_set = build_messaging_channel_set()
-    channel_set.mapChannel(StreamingWsgiChannel("one", heart_interval=HEART, max_streams=1))
+    channel_set = serve_messaging.build()
+    channel_set.mapChannel(serve_messaging.transport.StreamingChannel(
+        "one", heart_interval=HEART, max_streams=1))
     served = serve_messaging(channel_set=channel_set)
     _, _, first = open_stream(served, channel="one")
     other = served.flex("one")
@@ -224,8 +218,9 @@ def test_max_streams_refuses_with_503_and_frees_the_slot_when_a_stream_ends(serv
 
 
 def test_idle_timeout_ends_a_stream_without_messages(serve_messaging):
-    channel_set = build_messaging_channel_set()
-    channel_set.mapChannel(StreamingWsgiChannel("idle", heart_interval=100, idle_timeout=400))
+    channel_set = serve_messaging.build()
+    channel_set.mapChannel(serve_messaging.transport.StreamingChannel(
+        "idle", heart_interval=100, idle_timeout=400))
     served = serve_messaging(channel_set=channel_set)
     started = time.monotonic()
     _, _, stream = open_stream(served, channel="idle")

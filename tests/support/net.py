@@ -1,4 +1,4 @@
-"""Helpers to run real servers on free loopback ports."""
+"""Free loopback ports, and waiting for something to listen on one."""
 from __future__ import annotations
 
 import socket
