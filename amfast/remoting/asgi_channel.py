@@ -93,6 +93,8 @@ class AsgiChannelSet(ChannelSet):
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
             return
+        if not self.started:  # served without lifespan events
+            self.start()
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
@@ -144,6 +146,9 @@ class AsgiChannelSet(ChannelSet):
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.closing = False
+                if not self.started:
+                    self.started = True
+                    await self.subscription_manager.startAsync(self.notifier)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
@@ -151,11 +156,16 @@ class AsgiChannelSet(ChannelSet):
                 return
 
     async def shutdown(self, timeout: float = 5.0) -> None:
-        """Answer held polls, end streams (DISCONNECT), wait for them, stop the workers."""
-        self.close()
+        """Answer held polls, end streams (DISCONNECT), wait for them, stop the managers'
+        listeners and the workers."""
+        self.closing = True
+        self.notifier.notifyAll()
         active = [task for task in self._active if not task.done()]
         if active:
             await asyncio.wait(active, timeout=timeout)
+        if self.started:
+            self.started = False
+            await self.subscription_manager.stopAsync()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

@@ -67,6 +67,8 @@ class ChannelSet:
         self.broker = MessageBroker(self)
         #: True once ``close()`` ran: held polls are answered, streams end.
         self.closing = False
+        #: True once the managers were started (``start``).
+        self.started = False
         self.max_held = max_held
         self._held = 0
         self._held_lock = threading.Lock()
@@ -113,10 +115,25 @@ class ChannelSet:
         with self._held_lock:
             self._held -= 1
 
+    def start(self) -> None:
+        """Start what the managers run in the background (a store's listener); transports
+        call it before their first request (idempotent)."""
+        if not self.started:
+            self.started = True
+            self.subscription_manager.start(self.notifier)
+
+    def stop(self) -> None:
+        """Stop what the managers run in the background."""
+        if self.started:
+            self.started = False
+            self.subscription_manager.stop()
+
     def close(self) -> None:
-        """Answer every held poll and end every open stream (the server is stopping)."""
+        """Answer every held poll and end every open stream (the server is stopping), and
+        stop what the managers run in the background."""
         self.closing = True
         self.notifier.notifyAll()
+        self.stop()
 
     # -- connections ---------------------------------------------------------
 

@@ -102,10 +102,31 @@ class SubscriptionManager:
         self.secure = secure
         self.ttl = ttl
         self.max_messages = max_messages
+        #: Wakes this process's waiters (given by ``start``).
+        self.notifier: Any = None
 
     @staticmethod
     def now() -> float:
         return time.time() * 1000
+
+    # -- lifecycle: what a store runs in the background ------------------------------
+
+    def start(self, notifier: Any) -> None:
+        """The channel set starts using this manager: ``notifier`` wakes this process's
+        waiters.  A store that hears of publishes made through other processes starts
+        its listener here, and has it call ``notifier.notify(connection_id)``."""
+        self.notifier = notifier
+
+    async def startAsync(self, notifier: Any) -> None:
+        """``start`` from an event loop (an ASGI application's lifespan startup): a store
+        may run its listener on the loop instead of in a thread."""
+        self.start(notifier)
+
+    def stop(self) -> None:
+        """The channel set is done with this manager: stop what ``start`` started."""
+
+    async def stopAsync(self) -> None:
+        self.stop()
 
     @classmethod
     def getTopicKey(cls, topic: str, sub_topic: str | None = None) -> str:

@@ -46,6 +46,8 @@ class WsgiChannelSet(ChannelSet):
                             notify_connections, clean_freq, debug, max_held)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if not self.started:
+            self.start()
         name = environ.get("PATH_INFO", "").strip("/")
         try:
             channel = self.getChannel(name)
