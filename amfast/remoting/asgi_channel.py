@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
+import functools
 import os
 from typing import Any, Awaitable, Callable
 
@@ -120,8 +122,11 @@ class AsgiChannelSet(ChannelSet):
         return self._pool
 
     async def runBlocking(self, func: Callable, *args: Any) -> Any:
-        """``func(*args)`` in a worker thread (targets, stores that do network I/O)."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool(), func, *args)
+        """``func(*args)`` in a worker thread (targets, stores that do network I/O), in a
+        copy of the request's context (its context variables are the request's)."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool(), functools.partial(context.run, func, *args))
 
     async def callStore(self, func: Callable, *args: Any) -> Any:
         """A store call made while a poll or stream waits: here for the in-memory
