@@ -90,6 +90,7 @@ class AsgiChannelSet(ChannelSet):
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         #: The requests being answered now, so that shutdown can wait for them.
         self._active: set[asyncio.Task] = set()
+        self._stalls = _StallWatch()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -176,12 +177,12 @@ class AsgiChannelSet(ChannelSet):
             self._pool = None
 
     async def drive(self, steps: Steps, listen: tuple, receive: Receive,
-                   write: Callable[[bytes], Awaitable[Any]] | None = None) -> Any:
-        """Drive the steps of a held poll or stream, woken by notifications for ``listen``.
+                    write: Callable[[bytes], Awaitable[Any]] | None = None) -> Any:
+        """Drive the steps of a held poll or stream, woken by notifications for ``listen``;
+        what they return.
 
-        A client that goes away, or a server that cancels the request, stops them:
-        they end properly (``waiting.Stopping``) and the result is None when the
-        client is gone.
+        A client that goes away, or a server that cancels the request, stops them: they
+        end properly (``waiting.Stopping``); ``ClientGone`` when nobody is left to answer.
         """
         waiter = AsyncWaiter()
         with self.notifier.listening(listen, waiter):
@@ -191,21 +192,63 @@ class AsgiChannelSet(ChannelSet):
             try:
                 await asyncio.wait((held, gone), return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError:
-                # The server stops (uvicorn's graceful shutdown timed out): end properly.
-                pass
+                # The server stops (uvicorn's graceful shutdown timed out): the steps end
+                # properly (a poll is answered, a stream writes its DISCONNECT).
+                waiter.stop()
+                await asyncio.wait((held,), timeout=STOP_TIMEOUT)
             finally:
                 gone.cancel()
                 self._active.discard(held)
-            if not held.done():
+            if not held.done():  # the client went away: nobody to answer
                 held.cancel()
                 await asyncio.wait((held,), timeout=STOP_TIMEOUT)
-            if gone.done() and not gone.cancelled() or not held.done() or held.cancelled():
-                return None
+            if not held.done() or held.cancelled():
+                raise ClientGone()
             return held.result()
 
 
 #: How long steps told to stop may take to end (write their last frame).
 STOP_TIMEOUT = 5.0
+
+
+class ClientGone(Exception):
+    """The client of a held request went away, or stopped reading its stream."""
+
+
+class _StallWatch:
+    """Ends the streams whose client stopped reading: one timer for all of them.
+
+    A write waits when the server's buffer for the connection is full (uvicorn: 64 KiB),
+    which bounds what a stream may have pending; a write that waited longer than its
+    stream's limit gets the stream's task cancelled, and the stream ends.
+    """
+
+    #: How often writes are looked at (s).
+    TICK = 0.25
+
+    def __init__(self):
+        self._writing: dict[asyncio.Task, tuple] = {}
+        self.stalled: set[asyncio.Task] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def begin(self, task: asyncio.Task, limit: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._writing[task] = (loop.time(), limit)
+        if self._handle is None:
+            self._handle = loop.call_later(self.TICK, self._check, loop)
+
+    def end(self, task: asyncio.Task) -> None:
+        self._writing.pop(task, None)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, (since, limit) in list(self._writing.items()):
+            if now - since > limit:
+                del self._writing[task]
+                self.stalled.add(task)
+                task.add_done_callback(self.stalled.discard)
+                task.cancel()
+        self._handle = loop.call_later(self.TICK, self._check, loop) if self._writing else None
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -262,9 +305,10 @@ class AsgiChannel(HttpChannel):
             return packet
         answer = await channel_set.runBlocking(self._dispatchAndAnswer, packet, scope)
         if isinstance(answer, PendingReply):
-            reply = await channel_set.drive(answer.steps(), answer.listen, receive)
-            if reply is None:
-                return None  # the client went away: nobody to answer
+            try:
+                reply = await channel_set.drive(answer.steps(), answer.listen, receive)
+            except ClientGone:
+                return None  # nobody to answer
             answer = self.answerReply(reply, packet)
         return answer
 
@@ -290,10 +334,13 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
     def __init__(self, name: str, max_connections: int = -1, endpoint=None,
                  wait_interval: int = 0, heart_interval: int = 30000, poll_interval: int = 500,
                  max_body_size: int = HttpChannel.DEFAULT_MAX_BODY_SIZE,
-                 max_streams: int = 10000, idle_timeout: int = 0):
+                 max_streams: int = 10000, idle_timeout: int = 0, write_timeout: int = 10000):
         StreamingHttpChannel.__init__(self, name, max_connections, endpoint, wait_interval,
                                       heart_interval, poll_interval, max_body_size, max_streams,
                                       idle_timeout)
+        #: How long (ms) a write may wait for a client that stopped reading before its
+        #: stream ends (what is pending is bounded by the server's write buffer).
+        self.write_timeout = write_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         command = query_param(scope, "command")
@@ -311,17 +358,28 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
         await self.openStream(opened, receive, send)
 
     async def openStream(self, connection: Connection, receive: Receive, send: Send) -> None:
+        stalls = self.channel_set._stalls
+        limit = self.write_timeout / 1000
+
         async def write(raw: bytes) -> None:
-            await send({"type": "http.response.body", "body": raw, "more_body": True})
+            task = asyncio.current_task()
+            if task in stalls.stalled:
+                raise asyncio.CancelledError()  # its client does not read: write no more
+            stalls.begin(task, limit)
+            try:
+                await send({"type": "http.response.body", "body": raw, "more_body": True})
+            finally:
+                stalls.end(task)
 
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", self.CONTENT_TYPE.encode("ascii")),
                 (b"cache-control", b"no-cache")]})
             await self.channel_set.drive(self.stream(connection), (connection.id,), receive,
-                                        write)
+                                         write)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError as exc:
-            amfast.logger.info("stream of %r: the client went away (%s)", connection, exc)
+        except ClientGone:
+            amfast.logger.info("stream of %r ends: its client went away or stopped reading",
+                               connection)
         finally:
             self.releaseStream(connection)

@@ -103,7 +103,7 @@ class AsyncWaiter:
     ``_LoopClock.GRAIN`` longer than asked.
     """
 
-    __slots__ = ("_loop", "_thread", "_clock", "_future", "_woken", "__weakref__")
+    __slots__ = ("_loop", "_thread", "_clock", "_future", "_woken", "stopped", "__weakref__")
 
     def __init__(self):
         self._loop = asyncio.get_running_loop()
@@ -114,6 +114,13 @@ class AsyncWaiter:
         self._clock = clock
         self._future: asyncio.Future | None = None
         self._woken = False
+        #: Set by ``stop``: the steps waiting here are to end now (properly).
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Tell the steps that wait here to end now (on this waiter's loop)."""
+        self.stopped = True
+        self._set()
 
     def wake(self) -> None:
         if threading.get_ident() == self._thread:
@@ -138,7 +145,7 @@ class AsyncWaiter:
 
     async def wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for a wake-up (one already received counts)."""
-        if self._woken:
+        if self._woken or self.stopped:
             self._woken = False
             return
         future = self._future = self._loop.create_future()

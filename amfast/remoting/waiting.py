@@ -125,8 +125,9 @@ async def run_async(steps: Steps, waiter: Any,
     suspends, ``await write(raw)`` sends, ``await call(func, *args)`` runs a Call
     (by default right here).
 
-    Cancelled, it throws ``Stopping`` into the steps and drives them to their end
-    (waits no longer wait) before the cancellation goes on.
+    When ``waiter.stopped`` is set (``AsyncWaiter.stop``), ``Stopping`` is thrown into
+    the steps at their wait, and their result is returned as usual.  Cancelled, it does
+    the same and then lets the cancellation go on.
     """
     value: Any = None
     error: BaseException | None = None
@@ -142,9 +143,11 @@ async def run_async(steps: Steps, waiter: Any,
             value = error = None
             try:
                 if isinstance(effect, float):
-                    if cancelled is not None:
+                    if cancelled is not None or waiter.stopped:
                         raise Stopping()
                     await waiter.wait(effect)
+                    if waiter.stopped:
+                        raise Stopping()
                 elif isinstance(effect, bytes):
                     await write(effect)
                 elif isinstance(effect, Call):
