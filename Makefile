@@ -30,10 +30,12 @@ memcached:
 	  echo "installing memcached from Debian packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
 
-# The examples on 127.0.0.1 with the in-memory managers: RPC on :8000, chat on :8001.
+# The examples on 127.0.0.1 with the in-memory managers: RPC on :8000, chat on :8001 (WSGI)
+# and on :8002/flex/ (ASGI, in a Starlette application).
 demo: build
 	trap 'kill 0' INT TERM EXIT; \
 	$(VPY) examples/messaging/server.py 8001 & \
+	$(VPY) examples/asgi/app.py 8002 & \
 	$(VPY) examples/hello/server.py 8000
 
 # The import contracts of pyproject.toml (the layers of docs/architecture.md), then the suite.

@@ -151,15 +151,24 @@ class AsgiChannelSet(ChannelSet):
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.closing = False
-                if not self.started:
-                    self.started = True
-                    await self.subscription_manager.startAsync(self.notifier)
+                await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def startup(self) -> None:
+        """Start what the managers run in the background, on this loop.
+
+        The lifespan startup calls it; an application that mounts the channel set (a
+        Starlette ``Mount`` passes no lifespan events on) calls it from its own lifespan,
+        with ``shutdown`` at the end.
+        """
+        self.closing = False
+        if not self.started:
+            self.started = True
+            await self.subscription_manager.startAsync(self.notifier)
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Answer held polls, end streams (DISCONNECT), wait for them, stop the managers'
