@@ -32,9 +32,12 @@ For each N, on 127.0.0.1, with real TCP connections:
 
 Per N the table gives deliveries/expected, median/p99/max latency (probes), server CPU time
 per delivery and its CPU use (``/proc/<pid>/stat`` utime+stime from the first publish to the
-last delivery), server RSS per connected subscriber ((VmRSS with N connected - VmRSS before)
-/ N) and the busiest load-generator process's CPU use (near 100%: the client, not the server,
-was the limit).  A size that could not be set up in time says so instead.
+last delivery), the server's CPU use while the N subscribers wait and nothing is published
+(over 2 s before the window), server RSS per connected subscriber ((VmRSS with N connected -
+VmRSS before) / N) and the busiest load-generator process's CPU use (near 100%: the client,
+not the server, was the limit).  A size that could not be set up in time says so instead.
+``--profile`` samples the server with py-spy during each window and prints where its time
+goes, per delivery.
 
 Targets (asgi, N = 10,000): streaming at 10 broadcasts/s, every message delivered, p99 <=
 100 ms, server CPU <= 10 us per delivery, <= 20 KB RSS per connection; long-polling at 1
@@ -48,16 +51,19 @@ import multiprocessing
 import os
 import platform
 import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (DECODER, HttpConn, ServerProcess, cpu_seconds, flex_packet,  # noqa: E402
-                     flex_reply, free_port, print_table, raise_nofile, rss_kb)
+from harness import (DECODER, ROOT, HttpConn, ServerProcess, cpu_seconds,  # noqa: E402
+                     flex_packet, flex_reply, free_port, print_table, raise_nofile, rss_kb)
 
 from amfast.remoting import Message, Packet  # noqa: E402
 from amfast.remoting.client import (ping_message, polled_messages,  # noqa: E402
@@ -91,6 +97,7 @@ SERVER_START = 20.0
 SETUP_BASE, SETUP_PER_SUB = 30.0, 0.01
 OPEN_BASE, OPEN_PER_SUB = 20.0, 0.005
 PRIME_TIMEOUT = 30.0
+IDLE_SECONDS = 2.0
 DRAIN_TIMEOUT = 15.0
 PUBLISH_TIMEOUT = 10.0
 ASK_TIMEOUT = 10.0
@@ -737,8 +744,15 @@ class Publisher:
             if delay > 0:
                 await asyncio.sleep(delay)
             if time.monotonic() > give_up:
+                self.stats["stopped"] = "the broadcast ran over twice its time"
                 break
-            await self.publish(f"{MARKER}{i} {time.monotonic()!r}")
+            try:
+                await self.publish(f"{MARKER}{i} {time.monotonic()!r}")
+            except (asyncio.TimeoutError, RuntimeError) as exc:
+                # A publish unanswered for PUBLISH_TIMEOUT may still be delivered: count it.
+                published += 1
+                self.stats["stopped"] = f"publish {i}: {exc!r}"
+                break
             published += 1
         return published
 
@@ -755,13 +769,89 @@ async def publish_once(port: int, body: str) -> None:
         publisher.close()
 
 
-async def publish_window(port: int, rate: float, seconds: float) -> tuple[int, list]:
+async def publish_window(port: int, rate: float, seconds: float) -> Publisher:
+    """The publisher after its broadcast (``published``, ``durations``, ``stats``)."""
     publisher = Publisher(port)
     try:
         await publisher.connect()
-        return await publisher.broadcast(rate, seconds), publisher.durations
+        publisher.published = await publisher.broadcast(rate, seconds)
+        return publisher
     finally:
         publisher.close()
+
+
+# ============================================================================= profiling
+
+
+class Profiler:
+    """py-spy sampling the server during the broadcast window (``--profile``)."""
+
+    def __init__(self, pid: int, seconds: float):
+        binary = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}"
+                                             f"{os.environ.get('PATH', '')}")
+        if binary is None:
+            raise RuntimeError("--profile needs py-spy (.venv/bin/pip install py-spy)")
+        self.seconds = seconds
+        self.output = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+        # Samples by function (not line), only while running (idle threads left out).
+        self.proc = subprocess.Popen(
+            [binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+             "--rate", "200", "--function", "--nonblocking", "--format", "raw",
+             "--output", self.output],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def summary(self, top: int = 20) -> dict:
+        """``{"samples", "self": [(share, frame)], "total": [(share, frame)]}``."""
+        try:
+            _, err = self.proc.communicate(timeout=self.seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        own: dict = {}
+        total: dict = {}
+        samples = 0
+        try:
+            lines = Path(self.output).read_text().splitlines()
+        finally:
+            os.unlink(self.output)
+        for line in lines:
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            frames = [short_frame(f) for f in stack.split(";")]
+            samples += int(count)
+            own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+            for frame_name in set(frames):
+                total[frame_name] = total.get(frame_name, 0) + int(count)
+        if not samples:
+            return {"samples": 0, "error": err.decode(errors="replace")[-300:]}
+
+        def ranked(counts: dict) -> list:
+            return [(n / samples, f) for f, n in sorted(counts.items(), key=lambda i: -i[1])
+                    ][:top]
+        return {"samples": samples, "self": ranked(own), "total": ranked(total)}
+
+
+def short_frame(frame_name: str) -> str:
+    """``function (path:line)`` without the line, the path from the package or site."""
+    frame_name = re.sub(r":\d+\)$", ")", frame_name)
+    return re.sub(r"\((?:[^()]*/site-packages/|[^()]*/lib/python3\.\d+/|"
+                  + re.escape(str(ROOT)) + "/)", "(", frame_name)
+
+
+def print_profile(result: dict) -> None:
+    profile = result["profile"]
+    print(f"\n{result['mode']}, {result['n']:,} subscribers, {LABELS[result['server']]}: "
+          f"where the server's time goes (py-spy, {profile['samples']} samples over the "
+          f"window; us/delivery = share x {result['cpu_us']:.1f} us)")
+    if not profile["samples"]:
+        print(f"  no samples: {profile.get('error', '')}")
+        return
+    for title, key in (("own time (the function itself)", "self"),
+                       ("total time (with what it calls)", "total")):
+        print(f"  {title}:")
+        for share, frame_name in profile[key]:
+            print(f"    {100 * share:5.1f}%  {share * result['cpu_us']:6.1f} us  {frame_name}")
 
 
 # ============================================================================= one run
@@ -778,7 +868,8 @@ def percentile(ordered: list, fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def run_case(server: str, mode: str, count: int, seconds: float) -> dict:
+def run_case(server: str, mode: str, count: int, seconds: float, profile: bool = False
+             ) -> dict:
     """Set up ``count`` subscribers of ``mode`` on a new ``server``, broadcast, measure."""
     result: dict = {"server": server, "mode": mode, "n": count}
     port = free_port()
@@ -833,12 +924,19 @@ def run_case(server: str, mode: str, count: int, seconds: float) -> dict:
                 if sum(load.ask("status").get("primed", 0) for load in loads) >= count:
                     break
                 time.sleep(0.2)
-        time.sleep(1.0)  # every poll held, the server idle
+        time.sleep(1.0)  # every poll held
+        # What N waiting subscribers cost the server while nothing is published.
+        idle_cpu, idle_start = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(IDLE_SECONDS)
+        result["idle_cpu_pct"] = 100 * (cpu_seconds(proc.pid) - idle_cpu) / (
+            time.monotonic() - idle_start)
         result["rss_kb_per_conn"] = (rss_kb(proc.pid) - rss_before) / count
 
         before = [load.ask("status") for load in loads]
         cpu_start, window_start = cpu_seconds(proc.pid), time.monotonic()
-        published, durations = asyncio.run(publish_window(port, RATES[mode], seconds))
+        profiler = Profiler(proc.pid, seconds) if profile else None
+        publisher = asyncio.run(publish_window(port, RATES[mode], seconds))
+        published, durations = publisher.published, publisher.durations
         expected = published * count
         publish_end = time.monotonic()
         while True:
@@ -862,6 +960,10 @@ def run_case(server: str, mode: str, count: int, seconds: float) -> dict:
             "empty": sum(f.get("empty", 0) for f in final),
             "publish_ms_max": 1000 * max(durations) if durations else float("nan"),
         })
+        if "stopped" in publisher.stats:
+            result["note"] = f"broadcast stopped early: {publisher.stats['stopped']}"
+        if profiler is not None:
+            result["profile"] = profiler.summary()
         if latencies:
             result.update(median_ms=1000 * statistics.median(latencies),
                           p99_ms=1000 * percentile(latencies, 0.99),
@@ -881,7 +983,7 @@ def run_case(server: str, mode: str, count: int, seconds: float) -> dict:
 def cells(result: dict) -> tuple:
     head = (result["mode"], f"{result['n']:,}", LABELS[result["server"]])
     if "delivered" not in result:
-        return head + (result.get("note", "not measured"),) + ("",) * 7
+        return head + (result.get("note", "not measured"),) + ("",) * (len(HEADER) - 4)
 
     def ms(key: str) -> str:
         return f"{result[key]:.1f}" if key in result else "-"
@@ -889,15 +991,18 @@ def cells(result: dict) -> tuple:
     delivered = f"{result['delivered']:,}/{result['expected']:,}"
     if result.get("failed"):
         delivered += f" ({result['failed']} lost)"
+    if result.get("note"):
+        delivered += " *"
     return head + (delivered, ms("median_ms"), ms("p99_ms"), ms("max_ms"),
                    f"{result['cpu_us']:.1f} ({result['server_cpu_pct']:.0f}%)",
-                   f"{result['rss_kb_per_conn']:.1f}", f"{result['client_cpu_pct']:.0f}%",
+                   f"{result['idle_cpu_pct']:.0f}%", f"{result['rss_kb_per_conn']:.1f}",
+                   f"{result['client_cpu_pct']:.0f}%",
                    f"{result['setup_s']:.1f} + {result['open_s']:.1f}")
 
 
 HEADER = ("mode", "N", "server", "delivered/expected", "median ms", "p99 ms", "max ms",
-          "server CPU us/delivery (% of a core)", "RSS KB/conn", "client CPU (busiest)",
-          "set-up + open s")
+          "server CPU us/delivery (% of a core)", "idle server CPU", "RSS KB/conn",
+          "client CPU (busiest)", "set-up + open s")
 
 
 def targets(results: list) -> list:
@@ -951,6 +1056,9 @@ def main() -> None:
     parser.add_argument("--modes", default="streaming,longpoll")
     parser.add_argument("--servers", default="asgi,wsgi",
                         help="asgi (with the bare ceiling for streaming), wsgi, bare")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the server with py-spy during each broadcast window "
+                             "and print where its time goes")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "CAPACITY"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -988,7 +1096,7 @@ def main() -> None:
     results = []
     for server, mode, count in plan:
         try:
-            result = run_case(server, mode, count, seconds)
+            result = run_case(server, mode, count, seconds, args.profile)
         except (RuntimeError, TimeoutError, OSError) as exc:
             result = {"server": server, "mode": mode, "n": count, "note": f"failed: {exc}"}
         results.append(result)
@@ -998,11 +1106,18 @@ def main() -> None:
     results.sort(key=lambda r: (modes.index(r["mode"]), r["n"], order[r["server"]]))
     print()
     print_table(HEADER, [cells(r) for r in results])
+    for r in results:
+        if r.get("note") and "delivered" in r:
+            print(f"* {r['mode']}, {r['n']:,}, {LABELS[r['server']]}: {r['note']} "
+                  f"({r['published']} broadcasts published)")
     print()
     print("targets:")
     for what, measured, met in targets(results):
         verdict = "not measured" if met is None else ("met" if met else "MISSED")
         print(f"  {what}: {measured} -> {verdict}")
+    for result in results:
+        if "profile" in result:
+            print_profile(result)
     print(f"\nafter the runs: {machine()}")
 
 
