@@ -62,15 +62,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (DECODER, ROOT, HttpConn, ServerProcess, cpu_seconds,  # noqa: E402
-                     flex_packet, flex_reply, free_port, print_table, raise_nofile, rss_kb)
+from harness import (DECODER, ROOT, Dechunker, HttpConn, ServerProcess,  # noqa: E402
+                     cpu_seconds, flex_packet, flex_reply, free_port, print_table,
+                     raise_nofile, rss_kb)
 
 from amfast.remoting import Message, Packet  # noqa: E402
 from amfast.remoting.client import (ping_message, polled_messages,  # noqa: E402
                                     publish_message, subscribe_message)
-from amfast.remoting.flex_messages import (AbstractMessage, AsyncMessage,  # noqa: E402
-                                           CommandMessage, ErrorMessage)
-from amfast.remoting.framing import FrameReader  # noqa: E402
+from amfast.remoting.endpoint import AmfEndpoint  # noqa: E402
+from amfast.remoting.flex_messages import (AbstractMessage, AcknowledgeMessage,  # noqa: E402
+                                           AsyncMessage, CommandMessage, ErrorMessage)
+from amfast.remoting.framing import KICKSTART, FrameReader, frame  # noqa: E402
 
 TOPIC = "push"
 #: Every published body starts with it; bulk subscribers count it in the bytes they read.
@@ -98,6 +100,9 @@ SETUP_BASE, SETUP_PER_SUB = 30.0, 0.01
 OPEN_BASE, OPEN_PER_SUB = 20.0, 0.005
 PRIME_TIMEOUT = 30.0
 IDLE_SECONDS = 2.0
+SETTLE_MAX = 15.0
+#: A server using less than this share of a core is done with the set-up's requests.
+QUIET_CPU = 0.25
 DRAIN_TIMEOUT = 15.0
 PUBLISH_TIMEOUT = 10.0
 ASK_TIMEOUT = 10.0
@@ -177,18 +182,14 @@ class BareServer:
                    b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
 
     def __init__(self, capacity: int):
-        from amfast.remoting.endpoint import AmfEndpoint
         self.endpoint = AmfEndpoint()
         self.slots: list = [None] * capacity
 
     def frame(self, msg) -> bytes:
-        from amfast.remoting.framing import frame
         return frame(self.endpoint.encode(msg, amf3=True))
 
     def handle(self, transport, target: bytes, body: bytes) -> int | None:
         """Answer one request; the slot of a stream it opened."""
-        from amfast.remoting.flex_messages import AcknowledgeMessage
-        from amfast.remoting.framing import KICKSTART
         if target.startswith(b"/streaming?") and b"command=open" in target:
             slot = int(body.partition(b"DSId=")[2])
             self.slots[slot] = transport
@@ -200,7 +201,7 @@ class BareServer:
             return None
         msg = self.endpoint.decodePacket(body).messages[0].body[0]
         if type(msg) is AsyncMessage:
-            published = msg.forPublication().personalize("bare", small=True)
+            published = msg.forPublication().personalize("bare")
             published.timestamp = time.time() * 1000
             chunk = http_chunk(self.frame(published))
             for stream in self.slots:
@@ -396,27 +397,6 @@ class CountingStream(StreamSubscriber):
         self.count += found
         self.tail = data[-self.KEEP:] if len(data) >= self.KEEP else \
             (self.tail + data)[-self.KEEP:]
-
-
-class Dechunker:
-    """The body bytes of an HTTP/1.1 chunked response, fed as they arrive."""
-
-    def __init__(self):
-        self.buffer = b""
-
-    def feed(self, data: bytes) -> bytes:
-        self.buffer += data
-        out = []
-        while True:
-            head, sep, rest = self.buffer.partition(b"\r\n")
-            if not sep:
-                break
-            size = int(head.split(b";")[0], 16)
-            if len(rest) < size + 2:
-                break
-            out.append(rest[:size])
-            self.buffer = rest[size + 2:]
-        return b"".join(out)
 
 
 def delivered_at(body, arrived: float, latencies: list) -> bool:
@@ -669,10 +649,11 @@ class LoadProcess:
 # ============================================================================= the publisher
 
 
-def subscribe_request(dsid: str = "nil") -> bytes:
+def subscribe_request() -> bytes:
+    """SUBSCRIBE with DSId "nil": the server creates the connection (no ping first, so the
+    subscriber gets messages in the full form, not the small one)."""
     message = subscribe_message(TOPIC)
-    message.headers[AbstractMessage.FLEX_CLIENT_ID_HEADER] = dsid
-    message.headers[CommandMessage.MESSAGING_VERSION] = 1
+    message.headers[AbstractMessage.FLEX_CLIENT_ID_HEADER] = "nil"
     return flex_packet(message)
 
 
@@ -796,7 +777,7 @@ class Profiler:
         # Samples by function (not line), only while running (idle threads left out).
         self.proc = subprocess.Popen(
             [binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-             "--rate", "200", "--function", "--nonblocking", "--format", "raw",
+             "--rate", "200", "--function", "--gil", "--nonblocking", "--format", "raw",
              "--output", self.output],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -868,10 +849,22 @@ def percentile(ordered: list, fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+def settle(pid: int) -> None:
+    """Wait until the server has answered what set-up left it (re-polls, stream opens):
+    until its CPU use over a short slice drops under QUIET_CPU, at most SETTLE_MAX s."""
+    deadline = time.monotonic() + SETTLE_MAX
+    while time.monotonic() < deadline:
+        used = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - used < 0.5 * QUIET_CPU:
+            return
+
+
 def run_case(server: str, mode: str, count: int, seconds: float, profile: bool = False
              ) -> dict:
     """Set up ``count`` subscribers of ``mode`` on a new ``server``, broadcast, measure."""
-    result: dict = {"server": server, "mode": mode, "n": count}
+    result: dict = {"server": server, "mode": mode, "n": count, "notes": []}
+    notes = result["notes"]
     port = free_port()
     proc = ServerProcess([__file__, "--serve", server, port, count + PROBES + 100], port,
                          LABELS[server], timeout=SERVER_START)
@@ -918,13 +911,20 @@ def run_case(server: str, mode: str, count: int, seconds: float, profile: bool =
             return result
 
         if mode == "longpoll":
-            asyncio.run(publish_once(port, PRIME))
+            try:
+                asyncio.run(publish_once(port, PRIME))
+            except (asyncio.TimeoutError, RuntimeError) as exc:
+                notes.append(f"priming broadcast: {exc!r}")
             deadline = time.monotonic() + PRIME_TIMEOUT
-            while time.monotonic() < deadline:
-                if sum(load.ask("status").get("primed", 0) for load in loads) >= count:
+            while True:
+                primed = sum(load.ask("status").get("primed", 0) for load in loads)
+                if primed >= count or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
-        time.sleep(1.0)  # every poll held
+            if primed < count:
+                notes.append(f"{primed}/{count} polls answered the priming broadcast in "
+                             f"{PRIME_TIMEOUT:.0f} s")
+        settle(proc.pid)
         # What N waiting subscribers cost the server while nothing is published.
         idle_cpu, idle_start = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(IDLE_SECONDS)
@@ -951,7 +951,8 @@ def run_case(server: str, mode: str, count: int, seconds: float, profile: bool =
         final = [load.ask("results") for load in loads]
         latencies = sorted(final[0].get("latencies", ()))
         result.update({
-            "published": published, "delivered": delivered, "expected": expected,
+            "published": published, "planned": int(RATES[mode] * seconds),
+            "delivered": delivered, "expected": expected,
             "window_s": window, "server_cpu_pct": 100 * server_cpu / window,
             "cpu_us": 1e6 * server_cpu / delivered if delivered else float("nan"),
             "client_cpu_pct": max(100 * (f.get("cpu", 0) - b.get("cpu", 0)) / window
@@ -961,7 +962,8 @@ def run_case(server: str, mode: str, count: int, seconds: float, profile: bool =
             "publish_ms_max": 1000 * max(durations) if durations else float("nan"),
         })
         if "stopped" in publisher.stats:
-            result["note"] = f"broadcast stopped early: {publisher.stats['stopped']}"
+            notes.append(f"broadcast stopped early ({published} published): "
+                         f"{publisher.stats['stopped']}")
         if profiler is not None:
             result["profile"] = profiler.summary()
         if latencies:
@@ -969,7 +971,7 @@ def run_case(server: str, mode: str, count: int, seconds: float, profile: bool =
                           p99_ms=1000 * percentile(latencies, 0.99),
                           max_ms=1000 * latencies[-1], samples=len(latencies))
         if proc.proc.poll() is not None:
-            result["note"] = f"the server exited: {proc.log_tail(300)}"
+            notes.append(f"the server exited: {proc.log_tail(300)}")
         return result
     finally:
         for load in loads:
@@ -991,7 +993,7 @@ def cells(result: dict) -> tuple:
     delivered = f"{result['delivered']:,}/{result['expected']:,}"
     if result.get("failed"):
         delivered += f" ({result['failed']} lost)"
-    if result.get("note"):
+    if result["notes"]:
         delivered += " *"
     return head + (delivered, ms("median_ms"), ms("p99_ms"), ms("max_ms"),
                    f"{result['cpu_us']:.1f} ({result['server_cpu_pct']:.0f}%)",
@@ -1020,8 +1022,10 @@ def targets(results: list) -> list:
             lines.append((name, r.get("note", "not measured"), False))
             continue
         lines.append((f"{name}: every message delivered",
-                      f"{r['delivered']:,}/{r['expected']:,}",
-                      r["delivered"] == r["expected"] and not r["failed"]))
+                      f"{r['delivered']:,}/{r['expected']:,} "
+                      f"({r['published']}/{r['planned']} broadcasts published)",
+                      r["delivered"] == r["expected"] and r["published"] == r["planned"]
+                      and not r["failed"]))
         lines.append((f"{name}: p99 <= {target['p99_ms']:.0f} ms",
                       f"{r.get('p99_ms', float('nan')):.1f} ms",
                       r.get("p99_ms", float("inf")) <= target["p99_ms"]))
@@ -1098,7 +1102,7 @@ def main() -> None:
         try:
             result = run_case(server, mode, count, seconds, args.profile)
         except (RuntimeError, TimeoutError, OSError) as exc:
-            result = {"server": server, "mode": mode, "n": count, "note": f"failed: {exc}"}
+            result = {"server": server, "mode": mode, "n": count, "note": f"failed: {exc!r}"}
         results.append(result)
         print("  " + " | ".join(c for c in cells(result) if c), flush=True)
 
@@ -1107,9 +1111,8 @@ def main() -> None:
     print()
     print_table(HEADER, [cells(r) for r in results])
     for r in results:
-        if r.get("note") and "delivered" in r:
-            print(f"* {r['mode']}, {r['n']:,}, {LABELS[r['server']]}: {r['note']} "
-                  f"({r['published']} broadcasts published)")
+        if r.get("notes") and "delivered" in r:
+            print(f"* {r['mode']}, {r['n']:,}, {LABELS[r['server']]}: {'; '.join(r['notes'])}")
     print()
     print("targets:")
     for what, measured, met in targets(results):

@@ -24,7 +24,8 @@ from amfast.encoder import Encoder  # noqa: E402
 from amfast.remoting import Message, Packet  # noqa: E402
 
 __all__ = ["ROOT", "free_port", "ServerProcess", "cpu_seconds", "rss_kb", "raise_nofile",
-           "HttpConn", "read_head", "flex_packet", "flex_reply", "print_table"]
+           "HttpConn", "read_head", "Dechunker", "ENCODER", "DECODER", "flex_packet",
+           "flex_reply", "print_table"]
 
 
 # ============================================================================= processes
@@ -186,6 +187,27 @@ async def read_head(reader) -> tuple:
             headers[name.strip().lower()] = value.strip()
     close = version == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
     return int(status), headers, close
+
+
+class Dechunker:
+    """The body bytes of an HTTP/1.1 chunked response, fed as they arrive."""
+
+    def __init__(self):
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> bytes:
+        self.buffer += data
+        out = []
+        while True:
+            head, sep, rest = self.buffer.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(head.split(b";")[0], 16)
+            if len(rest) < size + 2:
+                break
+            out.append(rest[:size])
+            self.buffer = rest[size + 2:]
+        return b"".join(out)
 
 
 ENCODER, DECODER = Encoder(), Decoder()
