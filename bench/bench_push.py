@@ -285,6 +285,10 @@ class Subscriber:
     """A subscriber's client side: sends ``request`` on each new connection and counts the
     messages received (``count``).  ``ready`` is done once it is connected and set up."""
 
+    #: Answers without a message, connections dropped, latencies (long-pollers, probes).
+    empty = drops = 0
+    latencies: tuple | list = ()
+
     def __init__(self, port: int, request: bytes):
         self.port = port
         self.request = request
@@ -310,6 +314,11 @@ class Subscriber:
             self.link = None
             if not self.closing:
                 self.lost()
+
+    @property
+    def primed(self) -> bool:
+        """Ready to receive what the window publishes."""
+        return self.ready.done() and not self.failure
 
     def lost(self) -> None:
         self.fail("the server closed the connection")
@@ -441,9 +450,6 @@ class LongPoller(Subscriber):
         Subscriber.__init__(self, port, request)
         self.buffer = b""
         self.answers = 0
-        self.empty = 0
-        self.reconnects = 0
-        self.drops = 0
 
     def link_made(self, link: Link) -> None:
         self.buffer = b""
@@ -482,8 +488,11 @@ class LongPoller(Subscriber):
         else:
             self.loop.create_task(self.reconnect())
 
+    @property
+    def primed(self) -> bool:
+        return self.answers > 0
+
     async def reconnect(self) -> None:
-        self.reconnects += 1
         try:
             await self.loop.create_connection(lambda: Link(self), "127.0.0.1", self.port)
         except OSError as exc:
@@ -564,19 +573,19 @@ class LoadGenerator:
         started = time.monotonic()
         opening = asyncio.ensure_future(asyncio.gather(*map(open_one, self.subscribers)))
         await asyncio.wait((opening,), timeout=self.spec["open_timeout"])
-        self.pipe.send(dict(self.status(), open_s=time.monotonic() - started))
+        self.pipe.send(dict(self.status(), seq=0, open_s=time.monotonic() - started))
         try:
             while True:
                 remaining = lifetime_end - time.monotonic()
                 if remaining <= 0 or os.getppid() != self.spec["parent"]:
                     break
                 try:
-                    command = await asyncio.wait_for(commands.get(), min(remaining, 1.0))
+                    seq, command = await asyncio.wait_for(commands.get(), min(remaining, 1.0))
                 except asyncio.TimeoutError:
                     continue
                 if command == "stop":
                     break
-                self.pipe.send(self.status(with_latencies=command == "results"))
+                self.pipe.send(dict(self.status(with_latencies=command == "results"), seq=seq))
         finally:
             opening.cancel()
             for subscriber in self.subscribers:
@@ -591,14 +600,13 @@ class LoadGenerator:
             "ready": sum(1 for s in subscribers if s.ready.done() and not s.failure),
             "failed": len(failures), "failures": sorted(set(failures))[:3],
             "count": sum(s.count for s in subscribers),
-            "primed": sum(1 for s in subscribers if getattr(s, "answers", 1)),
-            "empty": sum(getattr(s, "empty", 0) for s in subscribers),
-            "reconnects": sum(getattr(s, "reconnects", 0) for s in subscribers),
-            "drops": sum(getattr(s, "drops", 0) for s in subscribers),
+            "primed": sum(1 for s in subscribers if s.primed),
+            "empty": sum(s.empty for s in subscribers),
+            "drops": sum(s.drops for s in subscribers),
             "cpu": cpu_seconds(os.getpid()),
         }
         if with_latencies:
-            status["latencies"] = [x for s in subscribers for x in getattr(s, "latencies", ())]
+            status["latencies"] = [x for s in subscribers for x in s.latencies]
         return status
 
 
@@ -610,9 +618,11 @@ def load_generator_main(pipe, spec: dict) -> None:
 
 
 class LoadProcess:
-    """A load-generator process, driven over a pipe."""
+    """A load-generator process, driven over a pipe: each command is numbered and its
+    answer carries the number (a late answer is never taken for the next one's)."""
 
     def __init__(self, context, spec: dict):
+        self.seq = 0
         self.pipe, child = context.Pipe()
         self.process = context.Process(target=load_generator_main, args=(child, spec),
                                         daemon=True)
@@ -620,23 +630,28 @@ class LoadProcess:
         child.close()
 
     def receive(self, timeout: float) -> dict | None:
+        """The answer to the last command (the first: the one sent once all are open)."""
+        deadline = time.monotonic() + timeout
         try:
-            if self.pipe.poll(timeout):
-                return self.pipe.recv()
+            while self.pipe.poll(max(0.0, deadline - time.monotonic())):
+                answer = self.pipe.recv()
+                if answer.get("seq") == self.seq:
+                    return answer
         except (EOFError, OSError):
             pass
         return None
 
     def ask(self, command: str, timeout: float = ASK_TIMEOUT) -> dict:
+        self.seq += 1
         try:
-            self.pipe.send(command)
+            self.pipe.send((self.seq, command))
         except (BrokenPipeError, OSError):
             return {}
         return self.receive(timeout) or {}
 
     def stop(self) -> None:
         try:
-            self.pipe.send("stop")
+            self.pipe.send((self.seq + 1, "stop"))
         except (BrokenPipeError, OSError):
             pass
         self.process.join(10)
@@ -958,9 +973,12 @@ def run_case(server: str, mode: str, count: int, seconds: float, profile: bool =
             "client_cpu_pct": max(100 * (f.get("cpu", 0) - b.get("cpu", 0)) / window
                                   for f, b in zip(final, before)),
             "failed": sum(f.get("failed", 0) for f in final),
-            "empty": sum(f.get("empty", 0) for f in final),
             "publish_ms_max": 1000 * max(durations) if durations else float("nan"),
         })
+        for key, what in (("empty", "polls answered without a message"),
+                          ("drops", "connections dropped while polling (polled again)")):
+            if sum(f.get(key, 0) for f in final):
+                notes.append(f"{sum(f.get(key, 0) for f in final)} {what}")
         if "stopped" in publisher.stats:
             notes.append(f"broadcast stopped early ({published} published): "
                          f"{publisher.stats['stopped']}")
