@@ -17,13 +17,16 @@ For each N, on 127.0.0.1, with real TCP connections:
   one frame of the same size to every stream on each broadcast, so that server CPU per
   delivery has a reference measured in the same run.
 * N subscribers are set up, one SUBSCRIBE request each (DSId "nil": the ack carries the new
-  DSId), a bounded number in flight; then they open their streams, or send their first
-  poll, from load-generator processes (uvloop, ``asyncio.Protocol``).  Long-pollers are
-  primed with one broadcast, so that every poll is held when the window starts.  None of
-  this is measured.
+  DSId; no ping, so messages come in the full form, not the small one), a bounded number in
+  flight; then they open their streams, or send their first poll, from load-generator
+  processes (uvloop, ``asyncio.Protocol``).  Long-pollers are primed with one broadcast, so
+  that every poll is held when the window starts.  None of this is measured.
 * one publisher (this process) broadcasts for ``--seconds``: 10 messages a second to
   streams, 1 a second to long-pollers, each body a marker, a sequence number and its send
-  time (``time.monotonic()``, one clock for every process of the machine).
+  time (``time.monotonic()``, one clock for every process of the machine).  It keeps to
+  its schedule and gives up when a publish is unanswered for 10 s or the broadcast runs
+  over twice its time (then only what was published is expected); deliveries are awaited
+  up to 15 s after the last publish.
 * most subscribers count deliveries by counting the marker in what they read (``bytes.count``
   per read, with care for a marker split across reads) and parse nothing else; probe
   subscribers spread across the subscription order (the first and the last included), in a
@@ -711,6 +714,7 @@ class Publisher:
         self.conn = HttpConn(port, self.stats)
         self.dsid = "nil"
         self.durations: list = []
+        self.published = 0
 
     async def connect(self) -> None:
         message = ping_message()
@@ -789,7 +793,7 @@ class Profiler:
             raise RuntimeError("--profile needs py-spy (.venv/bin/pip install py-spy)")
         self.seconds = seconds
         self.output = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
-        # Samples by function (not line), only while running (idle threads left out).
+        # Samples by function (not line), of the thread holding the GIL: where the CPU goes.
         self.proc = subprocess.Popen(
             [binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
              "--rate", "200", "--function", "--gil", "--nonblocking", "--format", "raw",
