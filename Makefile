@@ -90,6 +90,14 @@ bench-rpc: build
 bench-messaging: build
 	$(VPY) bench/bench_messaging.py $(BENCH_ARGS)
 
+# Push at scale (bench/bench_push.py): 1,000 to 10,000 streaming, then long-polling,
+# subscribers on one server process (the ASGI channels under uvicorn beside a bare asyncio
+# ceiling, and the WSGI channels on the threaded development server), one publisher
+# broadcasting for 30 s; about a quarter of an hour.  BENCH_ARGS="--quick" for N=1,000 and 5 s.
+.PHONY: bench-push
+bench-push: build
+	$(VPY) bench/bench_push.py $(BENCH_ARGS)
+
 clean:
 	rm -rf build amfast/ext/*.c amfast/ext/*.so amfast/ext/*.html
 

@@ -52,12 +52,11 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from amfast.decoder import Decoder  # noqa: E402
-from amfast.encoder import Encoder  # noqa: E402
-from amfast.remoting import Message, Packet  # noqa: E402
+from harness import (DECODER, Dechunker, HttpConn, ServerProcess, flex_packet,  # noqa: E402
+                     flex_reply, free_port, print_table, read_head)
+
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
 
 TARGET_P99_MS = 20.0
@@ -114,40 +113,12 @@ def serve(kind: str, port: int, threads: int, store: str = "memory", mc: str | N
         make_server(channel_set, "127.0.0.1", port).serve_forever()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
-    def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None,
-                 prefix: str | None = None):
-        self.port = free_port()
-        store_args = ["--store", store, "--mc", mc, "--prefix", prefix] \
-            if store == "memcache" else []
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, str(self.port), str(threads)]
-            + store_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{kind} server exited with {self.proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"{kind} server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+def start_server(kind: str, threads: int, store: str = "memory", mc: str | None = None,
+                 prefix: str | None = None) -> ServerProcess:
+    port = free_port()
+    store_args = ["--store", store, "--mc", mc, "--prefix", prefix] \
+        if store == "memcache" else []
+    return ServerProcess([__file__, "--serve", kind, port, threads] + store_args, port, kind)
 
 
 class Servers:
@@ -156,11 +127,11 @@ class Servers:
 
     def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None):
         prefix = f"bench{uuid.uuid4().hex[:10]}"
-        self.a = ServerProcess(kind, threads, store, mc, prefix)
+        self.a = start_server(kind, threads, store, mc, prefix)
         self.b = self.a
         if store == "memcache":
             try:
-                self.b = ServerProcess(kind, threads, store, mc, prefix)
+                self.b = start_server(kind, threads, store, mc, prefix)
             except Exception:
                 self.a.stop()
                 raise
@@ -203,78 +174,6 @@ class Memcached:
 
 
 # ============================================================================= asyncio HTTP
-
-
-class HttpConn:
-    """One HTTP/1.1 client connection, reopened when the server closes it (wsgiref)."""
-
-    def __init__(self, port: int, stats: dict):
-        self.port = port
-        self.stats = stats
-        self.reader = self.writer = None
-
-    async def _open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port,
-                                                                 limit=1 << 24)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def post(self, path: str, body: bytes,
-                   content_type: str = "application/x-amf") -> bytes:
-        for attempt in range(5):
-            try:
-                if self.writer is None:
-                    await self._open()
-                self.writer.write(
-                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-                    .encode() + body)
-                await self.writer.drain()
-                status, headers, close = await read_head(self.reader)
-                if "content-length" in headers:
-                    data = await self.reader.readexactly(int(headers["content-length"]))
-                else:
-                    data = await self.reader.read()
-                    close = True
-                if close:
-                    self.close()
-                if status != 200:
-                    raise RuntimeError(f"HTTP {status}: {data[:100]!r}")
-                return data
-            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
-                self.stats["errors"] = self.stats.get("errors", 0) + 1
-                self.stats["last_error"] = repr(exc)
-                self.close()
-                await asyncio.sleep(0.01 * (attempt + 1))
-        raise RuntimeError(f"POST {path} failed 5 times: {self.stats.get('last_error')}")
-
-
-async def read_head(reader) -> tuple:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    version, status = lines[0].split()[:2]
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    close = version == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
-    return int(status), headers, close
-
-
-ENCODER, DECODER = Encoder(), Decoder()
-
-
-def flex_packet(message) -> bytes:
-    return ENCODER.encode_packet(Packet(Packet.FLASH_9, [], [Message("null", "/1", [message])]),
-                                 amf3=True)
-
-
-def flex_reply(raw: bytes):
-    return DECODER.decode_packet(raw).messages[0].body
 
 
 async def subscribe(conn: HttpConn, path: str) -> str:
@@ -321,8 +220,8 @@ class Stream:
         status, headers, _ = await read_head(self.reader)
         if status != 200:
             raise RuntimeError(f"stream open: HTTP {status}")
-        self.chunked = "chunked" in headers.get("transfer-encoding", "")
-        self.transport_buf = b""
+        self.dechunker = Dechunker() if "chunked" in headers.get("transfer-encoding", "") \
+            else None
         self.body_buf = b""
         await self._frame()  # the "open" acknowledgement
 
@@ -331,19 +230,7 @@ class Stream:
         now = time.monotonic()
         if not data:
             raise ConnectionError("stream ended")
-        if not self.chunked:
-            self.body_buf += data
-            return now
-        self.transport_buf += data
-        while True:
-            head, sep, rest = self.transport_buf.partition(b"\r\n")
-            if not sep:
-                break
-            size = int(head.split(b";")[0], 16)
-            if len(rest) < size + 2:
-                break
-            self.body_buf += rest[:size]
-            self.transport_buf = rest[size + 2:]
+        self.body_buf += data if self.dechunker is None else self.dechunker.feed(data)
         return now
 
     async def _frame(self):
@@ -654,14 +541,8 @@ def run_all(args, servers: list, stores: list, messages: int, rows: list, missed
         print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
 
     # -- the table -------------------------------------------------------------------------
-    width = [max(len(r[i]) for r in rows + [("measure", "measured", "target")])
-             for i in range(3)]
     print()
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(("measure", "measured", "target"),
-                                                     width)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in width) + "|")
-    for row in rows:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, width)) + " |")
+    print_table(("measure", "measured", "target"), rows)
     print()
     errors = [f"{k}: {v['last_error']}" for k, v in latency.items() if v.get("last_error")]
     if errors:
