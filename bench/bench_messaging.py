@@ -54,6 +54,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from amfast.remoting.framing import FrameReader  # noqa: E402
 from harness import (DECODER, Dechunker, HttpConn, ServerProcess, flex_packet,  # noqa: E402
                      flex_reply, free_port, print_table, read_head)
 
@@ -91,7 +92,9 @@ def build_channel_set(store: str = "memory", mc: str | None = None,
                       prefix: str | None = None):
     from amfast.remoting.wsgi_channel import (StreamingWsgiChannel, WsgiChannel,
                                               WsgiChannelSet)
-    channel_set = WsgiChannelSet(**make_managers(store, mc, prefix))
+    # Served with a thread for each held request (the development server, or waitress with
+    # as many threads as subscribers): nothing to bound.
+    channel_set = WsgiChannelSet(**make_managers(store, mc, prefix), max_held=None)
     poll_interval = {"poll_interval": MC_POLL_INTERVAL} if store == "memcache" else {}
     channel_set.mapChannel(WsgiChannel("amf"))
     channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=30000,
@@ -222,28 +225,23 @@ class Stream:
             raise RuntimeError(f"stream open: HTTP {status}")
         self.dechunker = Dechunker() if "chunked" in headers.get("transfer-encoding", "") \
             else None
-        self.body_buf = b""
+        self.frames = FrameReader()
+        self.pending: list = []
         await self._frame()  # the "open" acknowledgement
 
-    async def _more(self) -> float:
-        data = await self.reader.read(1 << 16)
-        now = time.monotonic()
-        if not data:
-            raise ConnectionError("stream ended")
-        self.body_buf += data if self.dechunker is None else self.dechunker.feed(data)
-        return now
-
     async def _frame(self):
-        now = time.monotonic()
-        while True:
-            self.body_buf = self.body_buf.lstrip(b"\0")
-            head, sep, rest = self.body_buf.partition(b"\r\n")
-            if sep:
-                length = int(head, 16)
-                if len(rest) >= length + 2:
-                    self.body_buf = rest[length + 2:]
-                    return now, DECODER.decode(rest[:length], amf3=True)
-            now = await self._more()
+        """The next frame's message and when its bytes arrived."""
+        while not self.pending:
+            data = await self.reader.read(1 << 16)
+            now = time.monotonic()
+            if not data:
+                raise ConnectionError("stream ended")
+            if self.dechunker is not None:
+                data = self.dechunker.feed(data)
+            self.pending += [(now, item) for item in self.frames.feed(data)
+                             if isinstance(item, bytes)]
+        arrived, raw = self.pending.pop(0)
+        return arrived, DECODER.decode(raw, amf3=True)
 
     async def run(self, expected: int) -> None:
         while self.count < expected:

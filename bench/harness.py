@@ -22,6 +22,9 @@ if str(ROOT) not in sys.path:
 from amfast.decoder import Decoder  # noqa: E402
 from amfast.encoder import Encoder  # noqa: E402
 from amfast.remoting import Message, Packet  # noqa: E402
+# The tests' helpers, shared: free ports, and the reader of chunked HTTP bodies.
+from tests.support.net import free_port  # noqa: E402,F401
+from tests.support.streams import ChunkedReader as Dechunker  # noqa: E402,F401
 
 __all__ = ["ROOT", "free_port", "ServerProcess", "cpu_seconds", "rss_kb", "raise_nofile",
            "HttpConn", "read_head", "Dechunker", "ENCODER", "DECODER", "flex_packet",
@@ -29,12 +32,6 @@ __all__ = ["ROOT", "free_port", "ServerProcess", "cpu_seconds", "rss_kb", "raise
 
 
 # ============================================================================= processes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:
@@ -187,27 +184,6 @@ async def read_head(reader) -> tuple:
             headers[name.strip().lower()] = value.strip()
     close = version == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
     return int(status), headers, close
-
-
-class Dechunker:
-    """The body bytes of an HTTP/1.1 chunked response, fed as they arrive."""
-
-    def __init__(self):
-        self.buffer = b""
-
-    def feed(self, data: bytes) -> bytes:
-        self.buffer += data
-        out = []
-        while True:
-            head, sep, rest = self.buffer.partition(b"\r\n")
-            if not sep:
-                break
-            size = int(head.split(b";")[0], 16)
-            if len(rest) < size + 2:
-                break
-            out.append(rest[:size])
-            self.buffer = rest[size + 2:]
-        return b"".join(out)
 
 
 ENCODER, DECODER = Encoder(), Decoder()

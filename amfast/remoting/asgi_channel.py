@@ -132,7 +132,7 @@ class AsgiChannelSet(ChannelSet):
     async def callStore(self, func: Callable, *args: Any) -> Any:
         """A store call made while a poll or stream waits: here for the in-memory
         managers, in a worker thread for the others."""
-        if self.subscription_manager.blocking or self.connection_manager.blocking:
+        if self.storesBlock():
             return await self.runBlocking(func, *args)
         return func(*args)
 
@@ -190,34 +190,26 @@ class AsgiChannelSet(ChannelSet):
         """Drive the steps of a held poll or stream, woken by notifications for ``listen``;
         what they return.
 
-        A client that goes away, or a server that cancels the request, stops them: they
-        end properly (``waiting.Stopping``); ``ClientGone`` when nobody is left to answer.
+        A client that goes away, or a server that gives up on the request (uvicorn
+        cancels it when its graceful shutdown times out), stops them: they end properly
+        (``waiting.Stopping``: a poll is answered, a stream writes its DISCONNECT);
+        ``ClientGone`` when nobody is left to answer.
         """
+        task = asyncio.current_task()
         waiter = AsyncWaiter()
-        with self.notifier.listening(listen, waiter):
-            held = asyncio.ensure_future(run_async(steps, waiter, write, self.callStore))
-            self._active.add(held)
-            gone = asyncio.ensure_future(_disconnected(receive))
-            try:
-                await asyncio.wait((held, gone), return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                # The server stops (uvicorn's graceful shutdown timed out): the steps end
-                # properly (a poll is answered, a stream writes its DISCONNECT).
-                waiter.stop()
-                await asyncio.wait((held,), timeout=STOP_TIMEOUT)
-            finally:
-                gone.cancel()
-                self._active.discard(held)
-            if not held.done():  # the client went away: nobody to answer
-                held.cancel()
-                await asyncio.wait((held,), timeout=STOP_TIMEOUT)
-            if not held.done() or held.cancelled():
-                raise ClientGone()
-            return held.result()
-
-
-#: How long steps told to stop may take to end (write their last frame).
-STOP_TIMEOUT = 5.0
+        # One task per held request watches for the client leaving.
+        gone = asyncio.ensure_future(_disconnected(receive))
+        gone.add_done_callback(lambda _: waiter.stop())
+        self._active.add(task)
+        try:
+            with self.notifier.listening(listen, waiter):
+                result = await run_async(steps, waiter, write, self.callStore)
+        finally:
+            gone.cancel()
+            self._active.discard(task)
+        if gone.done() and not gone.cancelled():
+            raise ClientGone()
+        return result
 
 
 class ClientGone(Exception):
@@ -312,7 +304,10 @@ class AsgiChannel(HttpChannel):
             packet = self.decodeRequest(raw)
         if isinstance(packet, HttpAnswer):
             return packet
-        answer = await channel_set.runBlocking(self._dispatchAndAnswer, packet, scope)
+        if channel_set.storesBlock() or channel_set.broker.blocks(packet):
+            answer = await channel_set.runBlocking(self._dispatchAndAnswer, packet, scope)
+        else:  # nothing that blocks: answered on the loop, no thread hop
+            answer = self._dispatchAndAnswer(packet, scope)
         if isinstance(answer, PendingReply):
             try:
                 reply = await channel_set.drive(answer.steps(), answer.listen, receive)
@@ -373,7 +368,7 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
         async def write(raw: bytes) -> None:
             task = asyncio.current_task()
             if task in stalls.stalled:
-                raise asyncio.CancelledError()  # its client does not read: write no more
+                raise ClientGone()  # it does not read: write no more
             stalls.begin(task, limit)
             try:
                 await send({"type": "http.response.body", "body": raw, "more_body": True})

@@ -169,6 +169,28 @@ class CallbackWaiter:
         self.func()
 
 
+def _wake(waiters: Iterable[Any]) -> None:
+    """Wake waiters; asyncio waiters of another thread's loop in one call per loop (a
+    publish made in a worker thread may wake thousands of streams)."""
+    foreign: dict = {}
+    here = threading.get_ident()
+    for waiter in waiters:
+        if type(waiter) is AsyncWaiter and waiter._thread != here:
+            foreign.setdefault(waiter._loop, []).append(waiter)
+        else:
+            waiter.wake()
+    for loop, batch in foreign.items():
+        try:
+            loop.call_soon_threadsafe(_set_all, batch)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _set_all(waiters: list) -> None:
+    for waiter in waiters:
+        waiter._set()
+
+
 class Notifier:
     """The waiters of this process, by connection id."""
 
@@ -209,21 +231,18 @@ class Notifier:
         """Wake every waiter of this connection."""
         with self._lock:
             waiters = tuple(self._waiters.get(connection_id, ()))
-        for waiter in waiters:
-            waiter.wake()
+        _wake(waiters)
 
     def notifyMany(self, connection_ids: Iterable[str]) -> None:
         with self._lock:
             waiters = [w for i in connection_ids for w in self._waiters.get(i, ())]
-        for waiter in waiters:
-            waiter.wake()
+        _wake(waiters)
 
     def notifyAll(self) -> None:
         """Wake every waiter (the server is shutting down, the store came back...)."""
         with self._lock:
             waiters = [w for ws in self._waiters.values() for w in ws]
-        for waiter in waiters:
-            waiter.wake()
+        _wake(waiters)
 
     def waiting(self) -> int:
         """How many connections have a waiter."""

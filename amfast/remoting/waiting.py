@@ -15,7 +15,7 @@ blocks it); ``run_async`` on an event loop (ASGI: an ``AsyncWaiter`` awaits).
 The value the generator returns is the driver's result.  When an event loop
 driver is cancelled (the server is stopping, the client went away), ``Stopping``
 is thrown into the steps at their wait, so that they can end properly (a held
-poll answers, a stream writes its DISCONNECT frame) before the cancellation goes on.
+poll answers, a stream writes its DISCONNECT frame).
 """
 from __future__ import annotations
 
@@ -125,25 +125,25 @@ async def run_async(steps: Steps, waiter: Any,
     suspends, ``await write(raw)`` sends, ``await call(func, *args)`` runs a Call
     (by default right here).
 
-    When ``waiter.stopped`` is set (``AsyncWaiter.stop``), ``Stopping`` is thrown into
-    the steps at their wait, and their result is returned as usual.  Cancelled, it does
-    the same and then lets the cancellation go on.
+    When ``waiter.stopped`` is set (``AsyncWaiter.stop``), or the task is cancelled
+    (a server giving up on the request), ``Stopping`` is thrown into the steps at their
+    wait, and their result is returned as usual: a held poll is answered, a stream
+    writes its DISCONNECT.  A caller tells a cancellation by
+    ``asyncio.current_task().cancelling()``; a second cancellation goes on at once.
     """
     value: Any = None
     error: BaseException | None = None
-    cancelled: asyncio.CancelledError | None = None
+    cancelled = False
     try:
         while True:
             try:
                 effect = steps.send(value) if error is None else steps.throw(error)
             except StopIteration as stop:
-                if cancelled is not None:
-                    raise cancelled
                 return stop.value
             value = error = None
             try:
                 if isinstance(effect, float):
-                    if cancelled is not None or waiter.stopped:
+                    if cancelled or waiter.stopped:
                         raise Stopping()
                     await waiter.wait(effect)
                     if waiter.stopped:
@@ -154,10 +154,10 @@ async def run_async(steps: Steps, waiter: Any,
                     value = await call(effect.func, *effect.args)
                 else:
                     value = await effect
-            except asyncio.CancelledError as exc:
-                if cancelled is not None:
+            except asyncio.CancelledError:
+                if cancelled:
                     raise
-                cancelled = exc
+                cancelled = True
                 error = Stopping()
             except Exception as exc:
                 error = exc
