@@ -33,7 +33,7 @@ from amfast.remoting.connection import Connection
 from amfast.remoting.dispatch import PendingReply
 from amfast.remoting.notifier import AsyncWaiter
 from amfast.remoting.streaming import StreamingHttpChannel
-from amfast.remoting.waiting import Steps, run_async
+from amfast.remoting.waiting import Steps, StepsHub, run_async
 
 __all__ = ["AsgiChannelSet", "AsgiChannel", "StreamingAsgiChannel"]
 
@@ -212,6 +212,10 @@ class AsgiChannelSet(ChannelSet):
         return result
 
 
+#: How long steps told to stop may take to end (write their last frame).
+STOP_TIMEOUT = 5.0
+
+
 class ClientGone(Exception):
     """The client of a held request went away, or stopped reading its stream."""
 
@@ -345,6 +349,7 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
         #: How long (ms) a write may wait for a client that stopped reading before its
         #: stream ends (what is pending is bounded by the server's write buffer).
         self.write_timeout = write_timeout
+        self._hub: StepsHub | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         command = query_param(scope, "command")
@@ -362,6 +367,27 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
         await self.openStream(opened, receive, send)
 
     async def openStream(self, connection: Connection, receive: Receive, send: Send) -> None:
+        """Send the stream: on this loop's hub (one callback drives every ready stream)
+        when the stores never block, else as a held request with a task of its own."""
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", self.CONTENT_TYPE.encode("ascii")),
+                (b"cache-control", b"no-cache")]})
+            if self.channel_set.storesBlock():
+                await self.channel_set.drive(self.stream(connection), (connection.id,),
+                                             receive, self._writer(send))
+            else:
+                await self._streamOnHub(connection, receive, send)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except ClientGone:
+            amfast.logger.info("stream of %r ends: its client went away or stopped reading",
+                               connection)
+        finally:
+            self.releaseStream(connection)
+
+    def _writer(self, send: Send) -> Callable[[bytes], Awaitable[None]]:
+        """A stream's writes for ``drive``: one that waits longer than ``write_timeout``
+        for its client ends the stream."""
         stalls = self.channel_set._stalls
         limit = self.write_timeout / 1000
 
@@ -375,15 +401,42 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
             finally:
                 stalls.end(task)
 
+        return write
+
+    async def _streamOnHub(self, connection: Connection, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        if self._hub is None or self._hub.loop is not loop:
+            stalls, limit = self.channel_set._stalls, self.write_timeout / 1000
+
+            def pending(task: asyncio.Task) -> None:  # a write waits for its client
+                stalls.begin(task, limit)
+                task.add_done_callback(stalls.end)
+
+            self._hub = StepsHub(loop, pending)
+        hub = self._hub
+        stream = hub.open(self.stream(connection), lambda raw: send(
+            {"type": "http.response.body", "body": raw, "more_body": True}))
+        task = asyncio.current_task()
+        self.channel_set._active.add(task)
+        gone = asyncio.ensure_future(_disconnected(receive))
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", self.CONTENT_TYPE.encode("ascii")),
-                (b"cache-control", b"no-cache")]})
-            await self.channel_set.drive(self.stream(connection), (connection.id,), receive,
-                                         write)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except ClientGone:
-            amfast.logger.info("stream of %r ends: its client went away or stopped reading",
-                               connection)
+            with self.channel_set.notifier.listening((connection.id,), stream):
+                hub.start(stream)
+                try:
+                    await asyncio.wait((stream.done, gone),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    # The server gives up (shutdown): the stream writes its DISCONNECT.
+                    stream.stop()
+                    await asyncio.wait((stream.done,), timeout=STOP_TIMEOUT)
+                if not stream.done.done():  # the client went away
+                    stream.stop()
+                    await asyncio.wait((stream.done,), timeout=STOP_TIMEOUT)
         finally:
-            self.releaseStream(connection)
+            gone.cancel()
+            self.channel_set._active.discard(task)
+        error = stream.done.exception() if stream.done.done() else OSError("stuck")
+        if gone.done() and not gone.cancelled() or isinstance(error, OSError):
+            raise ClientGone()
+        if error is not None:
+            raise error

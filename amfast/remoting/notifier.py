@@ -18,7 +18,8 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["Notifier", "ThreadWaiter", "AsyncWaiter", "CallbackWaiter"]
+__all__ = ["Notifier", "ThreadWaiter", "LoopWaiter", "AsyncWaiter", "CallbackWaiter",
+           "loop_clock"]
 
 
 class ThreadWaiter:
@@ -57,7 +58,7 @@ class _LoopClock:
         self._armed: int | None = None
         self._handle: asyncio.TimerHandle | None = None
 
-    def add(self, waiter: "AsyncWaiter", deadline: float) -> int:
+    def add(self, waiter: "LoopWaiter", deadline: float) -> int:
         key = math.ceil(deadline / self.GRAIN)
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -68,7 +69,7 @@ class _LoopClock:
         bucket.add(waiter)
         return key
 
-    def discard(self, waiter: "AsyncWaiter", key: int) -> None:
+    def discard(self, waiter: "LoopWaiter", key: int) -> None:
         bucket = self._buckets.get(key)
         if bucket is not None:
             bucket.discard(waiter)
@@ -96,24 +97,25 @@ _clocks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClock]" = \
     weakref.WeakKeyDictionary()
 
 
-class AsyncWaiter:
-    """Suspends a coroutine until woken or a timeout passes; made on the loop it waits on.
+def loop_clock(loop: asyncio.AbstractEventLoop) -> _LoopClock:
+    """The one clock of ``loop``."""
+    clock = _clocks.get(loop)
+    if clock is None:
+        clock = _clocks[loop] = _LoopClock(loop)
+    return clock
 
-    Timeouts share one timer per loop (``_LoopClock``): a wait may last up to
-    ``_LoopClock.GRAIN`` longer than asked.
-    """
 
-    __slots__ = ("_loop", "_thread", "_clock", "_future", "_woken", "stopped", "__weakref__")
+class LoopWaiter:
+    """A waiter of an event loop: woken on its loop from any thread; timeouts kept by the
+    loop's one clock.  Subclasses say what waking (``_set``) and a passed deadline
+    (``_expire``) do."""
 
-    def __init__(self):
-        self._loop = asyncio.get_running_loop()
+    __slots__ = ("_loop", "_thread", "_clock", "stopped", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+        self._loop = asyncio.get_running_loop() if loop is None else loop
         self._thread = threading.get_ident()
-        clock = _clocks.get(self._loop)
-        if clock is None:
-            clock = _clocks[self._loop] = _LoopClock(self._loop)
-        self._clock = clock
-        self._future: asyncio.Future | None = None
-        self._woken = False
+        self._clock = loop_clock(self._loop)
         #: Set by ``stop``: the steps waiting here are to end now (properly).
         self.stopped = False
 
@@ -130,6 +132,27 @@ class AsyncWaiter:
                 self._loop.call_soon_threadsafe(self._set)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
+
+    def _set(self) -> None:
+        raise NotImplementedError
+
+    def _expire(self) -> None:
+        raise NotImplementedError
+
+
+class AsyncWaiter(LoopWaiter):
+    """Suspends a coroutine until woken or a timeout passes; made on the loop it waits on.
+
+    Timeouts share one timer per loop (``_LoopClock``): a wait may last up to
+    ``_LoopClock.GRAIN`` longer than asked.
+    """
+
+    __slots__ = ("_future", "_woken")
+
+    def __init__(self):
+        LoopWaiter.__init__(self)
+        self._future: asyncio.Future | None = None
+        self._woken = False
 
     def _set(self) -> None:
         future = self._future
@@ -175,7 +198,7 @@ def _wake(waiters: Iterable[Any]) -> None:
     foreign: dict = {}
     here = threading.get_ident()
     for waiter in waiters:
-        if type(waiter) is AsyncWaiter and waiter._thread != here:
+        if isinstance(waiter, LoopWaiter) and waiter._thread != here:
             foreign.setdefault(waiter._loop, []).append(waiter)
         else:
             waiter.wake()
