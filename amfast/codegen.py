@@ -37,8 +37,8 @@ def load_mapper(spec: str) -> ClassDefMapper:
     if callable(found) and not isinstance(found, ClassDefMapper):
         found = found()
     if not isinstance(found, ClassDefMapper):
-        raise ValueError(f"{spec} is a {type(found).__name__}, not a ClassDefMapper "
-                         f"(or a function returning one)")
+        raise ValueError(f"{spec} is not a ClassDefMapper or a function returning one: "
+                         f"got {type(found).__name__}")
     return found
 
 

@@ -92,12 +92,13 @@ class _Generator:
                 f"{comment} {source}; changes are lost when it runs again.")
 
     @staticmethod
-    def local_names(own: str, qualified: Iterable[str]) -> dict[str, str]:
-        """Qualified name -> the name the class uses: the short one unless two would clash."""
-        qualified = sorted(set(qualified))
+    def local_names(own: str, qualified: Iterable[str]) -> dict[str, str | None]:
+        """Qualified name -> its short name in the class ``own`` (a qualified name), or None
+        where the short name would clash with the class's own or another one's."""
+        qualified = sorted(set(qualified) | {own})
         shorts = [name.rsplit(".", 1)[-1] for name in qualified]
-        return {name: short if shorts.count(short) == 1 and short != own else None
-                for name, short in zip(qualified, shorts)}
+        return {name: short if shorts.count(short) == 1 else None
+                for name, short in zip(qualified, shorts) if name != own}
 
 
 class CodeGenerator(_Generator):
@@ -184,10 +185,11 @@ class CodeGenerator(_Generator):
         if externalizable:
             referenced |= {self.types["data_input"], self.types["data_output"]}
         own_package = ".".join(package)
-        names = self.local_names(name, referenced)
+        own_qualified = ".".join(package + [name])
+        names = self.local_names(own_qualified, referenced)
 
         def local(qualified: str) -> str:
-            return names.get(qualified) or qualified
+            return name if qualified == own_qualified else names.get(qualified) or qualified
 
         lines = [self.header(class_def, "//")]
         indent = ""
@@ -303,7 +305,7 @@ class TypeScriptGenerator(_Generator):
             self.check_attr(class_def, attr, frozenset({"ALIAS"}))
         others = [d for d in wt.referenced_class_defs(t for _, t in fields)
                   if d.alias != class_def.alias]
-        names = self.local_names(name, [d.alias for d in others])
+        names = self.local_names(class_def.alias, [d.alias for d in others])
         lines = [self.header(class_def, "//")]
         for other in others:
             other_package, other_name = self.split_alias(other)

@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import sys
 import types
 import typing
 from typing import Any, Callable, Iterable
@@ -119,14 +120,27 @@ _MISSING = object()
 
 
 def _hints(obj: Any) -> dict:
-    """Resolved type hints of a class or function; the unresolvable ones are left out."""
+    """Resolved type hints of a class or function; those that cannot be resolved left out."""
     try:
         return typing.get_type_hints(obj)
     except Exception:  # a forward reference or a typo the user's code never evaluates
-        raw: dict = {}
-        for klass in reversed(getattr(obj, "__mro__", (obj,))):
-            raw.update(getattr(klass, "__annotations__", None) or {})
-        return {name: hint for name, hint in raw.items() if not isinstance(hint, str)}
+        pass
+    hints: dict = {}
+    for owner in reversed(obj.__mro__) if isinstance(obj, type) else (obj,):
+        if isinstance(owner, type):
+            module = sys.modules.get(owner.__module__)
+            globalns, localns = (vars(module) if module else {}), dict(vars(owner))
+            annotations = vars(owner).get("__annotations__") or {}
+        else:
+            globalns, localns = getattr(owner, "__globals__", {}), None
+            annotations = getattr(owner, "__annotations__", None) or {}
+        for name, hint in annotations.items():
+            holder = types.SimpleNamespace(__annotations__={name: hint})
+            try:
+                hints.update(typing.get_type_hints(holder, globalns, localns))
+            except Exception:
+                hints.pop(name, None)
+    return hints
 
 
 def _returned_type(func: Callable) -> Any:
