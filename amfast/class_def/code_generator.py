@@ -52,7 +52,8 @@ def generated_class_defs(class_mapper: ClassDefMapper) -> Iterator[ClassDef]:
 class _Generator:
     """What both languages share: names from aliases, file paths, imports."""
 
-    reserved: frozenset = frozenset()
+    reserved: frozenset = frozenset()  # not allowed as a part of an alias
+    reserved_attrs: frozenset = frozenset()  # not allowed as an attribute name
     extension = ""
     language = ""
 
@@ -69,8 +70,8 @@ class _Generator:
                     f"identifiers ({part!r}), so no {self.language} class can carry it")
         return package, name
 
-    def check_attr(self, class_def: ClassDef, attr: str, reserved: frozenset) -> None:
-        if not _IDENTIFIER.match(attr) or attr in reserved:
+    def check_attr(self, class_def: ClassDef, attr: str) -> None:
+        if not _IDENTIFIER.match(attr) or attr in self.reserved_attrs:
             raise CodeGenerationError(
                 f"{class_def!r}: attribute {attr!r} cannot be declared in a {self.language} "
                 f"class")
@@ -84,6 +85,11 @@ class _Generator:
         with open(path, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
         return path
+
+    @staticmethod
+    def stub_error(class_def: ClassDef, method: str) -> str:
+        """The message of the error an unwritten ``readExternal``/``writeExternal`` throws."""
+        return f"{class_def.alias}: {method} must follow the server's ExternClassDef"
 
     @staticmethod
     def header(class_def: ClassDef, comment: str) -> str:
@@ -110,7 +116,7 @@ class CodeGenerator(_Generator):
     ``CodeGenerator.ROYALE_TYPES`` are Apache Royale's.
     """
 
-    reserved = AS3_RESERVED
+    reserved = reserved_attrs = AS3_RESERVED
     extension = "as"
     language = "ActionScript 3"
 
@@ -176,7 +182,7 @@ class CodeGenerator(_Generator):
         package, name = self.split_alias(class_def)
         fields = wt.field_types(class_def, class_mapper)
         for attr, _ in fields:
-            self.check_attr(class_def, attr, AS3_RESERVED)
+            self.check_attr(class_def, attr)
         externalizable = getattr(class_def, "EXTERNALIZABLE_CLASS_DEF", False)
         interfaces = ([self.types["externalizable"]] if externalizable else []) + list(
             implements or ())
@@ -229,8 +235,8 @@ class CodeGenerator(_Generator):
                     f"{member}public function {method}({argument}:"
                     f"{local(self.types[kind])}):void",
                     f"{member}{{",
-                    f'{member}{self.indent}throw new Error("{class_def.alias}: {method} must '
-                    f'follow the server\'s ExternClassDef");',
+                    f'{member}{self.indent}throw new Error('
+                    f'"{self.stub_error(class_def, method)}");',
                     f"{member}}}"]))
         if sections:
             lines.append("\n\n".join(sections))
@@ -274,6 +280,7 @@ class TypeScriptGenerator(_Generator):
     """
 
     reserved = TS_RESERVED
+    reserved_attrs = frozenset({"ALIAS"})
     extension = "ts"
     language = "TypeScript"
 
@@ -302,17 +309,19 @@ class TypeScriptGenerator(_Generator):
         package, name = self.split_alias(class_def)
         fields = wt.field_types(class_def, class_mapper)
         for attr, _ in fields:
-            self.check_attr(class_def, attr, frozenset({"ALIAS"}))
+            self.check_attr(class_def, attr)
         others = [d for d in wt.referenced_class_defs(t for _, t in fields)
                   if d.alias != class_def.alias]
         names = self.local_names(class_def.alias, [d.alias for d in others])
+        local = {d.alias: names[d.alias] or self._unique(d) for d in others}
+        local[class_def.alias] = name
         lines = [self.header(class_def, "//")]
         for other in others:
             other_package, other_name = self.split_alias(other)
             path = os.path.relpath(os.path.join(*other_package, other_name),
                                    os.path.join(".", *package)).replace(os.sep, "/")
-            alias = names[other.alias]
-            imported = other_name if alias else f"{other_name} as {self._unique(other)}"
+            imported = (other_name if local[other.alias] == other_name
+                        else f"{other_name} as {local[other.alias]}")
             lines.append(f'import {{ {imported} }} from "'
                          f'{path if path.startswith(".") else "./" + path}";')
         lines += ([""] if others else []) + [f"export class {name} {{",
@@ -320,8 +329,6 @@ class TypeScriptGenerator(_Generator):
                                             f'"{class_def.alias}";']
         if fields:
             lines.append("")
-        local = {d.alias: names[d.alias] or self._unique(d) for d in others}
-        local[class_def.alias] = name
         for attr, wire_type in fields:
             type_text, initial = self._declaration(wire_type, local)
             lines.append(f"{self.indent}{attr}: {type_text} = {initial};")
@@ -330,8 +337,8 @@ class TypeScriptGenerator(_Generator):
         if getattr(class_def, "EXTERNALIZABLE_CLASS_DEF", False):
             for method, argument in (("readExternal", "input"), ("writeExternal", "output")):
                 lines += ["", f"{self.indent}{method}({argument}: unknown): void {{",
-                          f'{self.indent * 2}throw new Error("{class_def.alias}: {method} must '
-                          f"follow the server's ExternClassDef\");",
+                          f'{self.indent * 2}throw new Error('
+                          f'"{self.stub_error(class_def, method)}");',
                           f"{self.indent}}}"]
         lines.append("}")
         return "\n".join(lines) + "\n"
