@@ -136,10 +136,21 @@ $(E2E_SWF): $(E2E)/haxe/Main.hx | e2e-apt
 ROYALE := $(E2E)/node_modules/@apache-royale/royale-js/royale-asjs
 E2E_ROYALE := $(E2E_BUILD)/royale/bin/js-release/index.html
 E2E_ROYALE_SRC := $(wildcard $(E2E)/royale/src/*.as $(E2E)/royale/src/*/*.as)
+# The ActionScript classes amfast.codegen writes for the e2e server's mapped classes
+# (server.py: codegen_mapper); the app registers them by their [RemoteClass] metadata.
+E2E_GENERATED := $(E2E_BUILD)/generated-as3
+E2E_GENERATED_STAMP := $(E2E_GENERATED)/.generated
 
-$(E2E_ROYALE): $(E2E_ROYALE_SRC) $(E2E_NPM_STAMP)
+$(E2E_GENERATED_STAMP): $(E2E)/server.py amfast/codegen.py amfast/class_def/code_generator.py \
+                        amfast/class_def/wire_types.py | build
+	rm -rf $(E2E_GENERATED)
+	$(VPY) -m amfast.codegen --lang as3 --royale tests.e2e.server:codegen_mapper -o $(E2E_GENERATED)
+	touch $@
+
+$(E2E_ROYALE): $(E2E_ROYALE_SRC) $(E2E_GENERATED_STAMP) $(E2E_NPM_STAMP)
 	rm -rf $(E2E_BUILD)/royale && mkdir -p $(E2E_BUILD)
 	$(ROYALE)/js/bin/mxmlc -targets=JSRoyale -source-path+=$(E2E)/royale/src \
+	  -source-path+=$(E2E_GENERATED) -keep-as3-metadata+=RemoteClass \
 	  -js-library-path+=$(ROYALE)/frameworks/js/libs/MXRoyaleBaseJS.swc \
 	  -js-output=$(E2E_BUILD)/royale $(E2E)/royale/src/Main.as > $(E2E_BUILD)/royale-build.log 2>&1 \
 	  || { cat $(E2E_BUILD)/royale-build.log; exit 1; }

@@ -14,12 +14,13 @@ through ChannelSet.login.
 from __future__ import annotations
 
 import datetime
+import uuid
 from xml.dom import minidom
 
 from amfast.class_def.as_types import AsByteArray, AsVector
 from tests.e2e.expect import (NULL, Expect, arr, b, bytearray_, date, date_of, num, obj,
                               partial_obj, s, vector, xml)
-from tests.e2e.server import Person, Tagged, samples
+from tests.e2e.server import Address, Badge, Customer, Level, Person, Tagged, samples
 
 
 
@@ -245,3 +246,20 @@ for _kind in ("polling", "longpoll"):
         f"msg.{_kind}.unsubscribe": Expect(got=_ack("CommandMessage")),
         f"msg.{_kind}.other_unsubscribe": Expect(got=_ack("CommandMessage")),
     })
+
+# The classes amfast.codegen wrote from server.codegen_mapper (royale/src/e2e/Codegen.as): each
+# is registered under the alias of its [RemoteClass] metadata, and an object of each comes
+# back as an instance of the same generated class (the client describes it by its class name,
+# declared variables and dynamic members, so the echo must equal what was sent).
+_badge = Badge.__new__(Badge)
+_badge.__dict__.update(label="gold", weight=2.5, color="red")
+ITEMS.update({
+    "codegen.remote_class_aliases": Expect(got=arr(
+        "e2e.codegen.Address", "e2e.codegen.Customer", "e2e.codegen.Badge")),
+    "codegen.address": Expect(server=Address("Main St", 12, ["flat 3"])),
+    "codegen.customer": Expect(server=Customer(
+        uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427"), "Ann", 4.5, True,
+        _naive(1577934245678), Level.GOLD, Address("Side St", 1, []), ["a", "b"],
+        {"speed": 4.5}, AsByteArray(b"\x00\x01\xff"), None)),
+    "codegen.badge": Expect(server=_badge),
+})

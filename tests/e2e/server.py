@@ -21,6 +21,7 @@ import argparse
 import contextvars
 import datetime
 import decimal
+import enum
 import io
 import json
 import mimetypes
@@ -28,12 +29,13 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from amfast import remoting
-from amfast.class_def import ClassDef, DynamicClassDef
+from amfast.class_def import ClassDef, ClassDefMapper, DynamicClassDef
 from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
 from amfast.remoting.channel import SecurityError
 from amfast.remoting.wsgi_server import make_server
@@ -151,6 +153,81 @@ def samples() -> dict:
     }
 
 
+# --------------------------------------------------------------- generated client classes
+
+
+class Level(enum.IntEnum):
+    """Travels as its value."""
+
+    BASIC = 1
+    GOLD = 2
+
+
+@dataclass
+class Address:
+    """``e2e.codegen.Address``: typed by its class annotations."""
+
+    street: str = ""
+    number: int = 0
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Customer:
+    """``e2e.codegen.Customer``: an attribute of each kind the code generator types."""
+
+    id: uuid.UUID | None = None  # a string on the wire (encode_types)
+    name: str = ""
+    score: float = 0.0
+    vip: bool = False
+    joined: datetime.datetime | None = None
+    level: Level = Level.BASIC
+    address: Address | None = None
+    tags: list[str] = field(default_factory=list)
+    ratings: dict[str, float] = field(default_factory=dict)
+    avatar: bytes = b""
+    nickname: str | None = None
+
+
+class Badge:
+    """``e2e.codegen.Badge``: dynamic, typed by its ``__init__`` annotations."""
+
+    def __init__(self, label: str = "", weight: float = 0.0):
+        self.label = label
+        self.weight = weight
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Badge and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"Badge({vars(self)!r})"
+
+
+GENERATED_CLASS_DEFS = (
+    ClassDef(Address, "e2e.codegen.Address", ("street", "number", "lines")),
+    ClassDef(Customer, "e2e.codegen.Customer",
+             ("id", "name", "score", "vip", "joined", "level", "address", "tags", "ratings",
+              "avatar", "nickname"),
+             encode_types={"id": str}, decode_types={"id": uuid.UUID, "level": Level}),
+    DynamicClassDef(Badge, "e2e.codegen.Badge", ("label", "weight")),
+)
+
+
+def codegen_mapper() -> ClassDefMapper:
+    """The classes whose ActionScript the Royale client is compiled with: ``make e2e`` runs
+    ``python -m amfast.codegen --lang as3 --royale tests.e2e.server:codegen_mapper``."""
+    mapper = ClassDefMapper()
+    for class_def in GENERATED_CLASS_DEFS:
+        mapper.mapClass(class_def)
+    return mapper
+
+
+def map_generated_classes(channel_set: Any) -> None:
+    for channel in channel_set:
+        for class_def in GENERATED_CLASS_DEFS:
+            channel.endpoint.decoder.class_def_mapper.mapClass(class_def)
+
+
 # --------------------------------------------------------------- what the clients did
 
 
@@ -248,6 +325,7 @@ def build_channel_set(recorder: Recorder, transport: Transport = WSGI) -> Any:
         assert mapper is channel.endpoint.decoder.class_def_mapper
         for class_def in CLASS_DEFS:
             mapper.mapClass(class_def)
+    map_generated_classes(channel_set)
 
     def echo(name, value=None):
         """Record what the server decoded under the item's name, and send it back."""

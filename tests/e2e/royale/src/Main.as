@@ -14,9 +14,11 @@ package
     //   ro        mx.rpc.remoting.RemoteObject over an AMFChannel: echo, faults
     //   login     ChannelSet.login with a wrong and a right password, a secure operation
     //             before, during and after the login, logout
+    //   codegen   the classes amfast.codegen wrote, round-tripped (e2e/Codegen.as)
     //   messaging Consumer/Producer on a polling and on a long-polling AMFChannel, with
     //             subtopics; the server's ping ack negotiates small messages
 
+    import e2e.Codegen;
     import e2e.NcError;
     import e2e.Person;
     import e2e.Plain;
@@ -87,6 +89,7 @@ package
                 report();
             }, 90000);
             run([ncBattery, ncMisc, ncReplies, roPhase, login,
+                 function(next:Function):void { new Codegen(gateway("/amf"), record, describe).run(next); },
                  function(next:Function):void { messaging("polling", "/amf", 200, next); },
                  function(next:Function):void { messaging("longpoll", "/amf-longpoll", 0, next); }]);
         }
