@@ -88,6 +88,17 @@ bench-rpc: build
 bench-messaging: build
 	$(VPY) bench/bench_messaging.py $(BENCH_ARGS)
 
+# ORM rows on the wire (bench/bench_sqlalchemy.py): 1,000 SQLAlchemy rows with a loaded
+# one-to-many relation encoded by SaClassDef, by py3amf's SQLAlchemy adapter (with its Cython
+# extension, installed as for `bench`) and by a plain ClassDef; under a minute.
+# BENCH_ARGS="--quick" for fewer rounds.
+.PHONY: bench-sqlalchemy
+bench-sqlalchemy: build
+	PYTHONPATH=bench/.py3amf-cython $(VPY) -c 'import cpyamf.amf3' 2>/dev/null || \
+	  $(VPY) -m pip install --upgrade --no-deps --no-cache-dir --target bench/.py3amf-cython \
+	    --no-binary py3amf 'py3amf==0.9.1' --config-settings=py3amf.ext.cython=1
+	PYTHONPATH=bench/.py3amf-cython $(VPY) bench/bench_sqlalchemy.py $(BENCH_ARGS)
+
 clean:
 	rm -rf build amfast/ext/*.c amfast/ext/*.so amfast/ext/*.html
 
