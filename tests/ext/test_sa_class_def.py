@@ -415,3 +415,38 @@ def test_the_codec_does_not_import_sqlalchemy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_version_counter_refuses_a_stale_edit():
+    """docs/sqlalchemy.md: with a version_id_col, merging an edit made on an old copy fails."""
+
+    class Root(DeclarativeBase):
+        pass
+
+    class Note(Root):
+        __tablename__ = "notes"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        text: Mapped[str] = mapped_column(String(20))
+        version: Mapped[int] = mapped_column(nullable=False)
+        __mapper_args__ = {"version_id_col": version}
+
+    engine = create_engine("sqlite://")
+    Root.metadata.create_all(engine)
+    mapper = ClassDefMapper()
+    map_classes(mapper, Root, {Note: "n.Note"})
+    with Session(engine) as session:
+        session.add(Note(id=1, text="first"))
+        session.commit()
+        first_copy = round_trip(mapper, session.get(Note, 1))
+        second_copy = round_trip(mapper, session.get(Note, 1))
+    first_copy.text = "edited"
+    with Session(engine) as session:
+        session.merge(first_copy)
+        session.commit()
+    second_copy.text = "edited too"
+    from sqlalchemy.orm.exc import StaleDataError
+
+    with Session(engine) as session, pytest.raises(StaleDataError):
+        session.merge(second_copy)
+        session.flush()
+    engine.dispose()
