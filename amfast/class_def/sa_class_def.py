@@ -13,9 +13,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import NoInspectionAvailable
-from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.orm import Mapper, registry
 from sqlalchemy.orm.attributes import instance_dict, instance_state, set_committed_value
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from amfast.class_def import ClassDef, ClassDefError, ClassDefMapper
 from amfast.class_def.as_types import AsNoProxy
@@ -48,9 +48,9 @@ class SaClassDef(ClassDef):
 
     The mapped attributes are the mapper's column attributes, then its relationships,
     each in the mapper's order (composites and synonyms repeat columns: list them in
-    ``static_attrs`` to send them too).  ``static_attrs`` adds properties that are not mapped (hybrid or
-    plain properties); they are read with ``getattr`` and, on decoding, set only when
-    they have a setter.
+    ``static_attrs`` to send them too).  ``static_attrs`` adds attributes that are not
+    mapped (hybrid or plain properties); they are read with ``getattr`` and, on
+    decoding, set only when they have a setter.
     """
 
     KEY_ATTR = "sa_key"
@@ -77,7 +77,8 @@ class SaClassDef(ClassDef):
         ClassDef.__init__(self, class_, alias, sealed + extra, amf3, encode_types,
                           decode_types)
         self.extra_attrs = extra
-        self._relation_targets = {rel.key: rel.mapper.class_ for rel in self.mapper.relationships}
+        self._relation_targets = {rel.key: rel.mapper.class_
+                                  for rel in self.mapper.relationships}
         self._collections = frozenset(rel.key for rel in self.mapper.relationships
                                       if rel.uselist)
         self._extra_settable = frozenset(name for name in extra if not _read_only(class_, name))

@@ -97,9 +97,10 @@ class AddressBook:
 
     def _get(self, session, alias: Any, key: Any) -> Any:
         class_def = self._class_def(alias)
-        if not isinstance(key, (list, tuple)) or len(key) != len(class_def.mapper.primary_key):
-            raise AddressBookError(f"{alias}: a key is a list of {len(class_def.mapper.primary_key)}"
-                                   f" value(s), not {key!r:.50}")
+        size = len(class_def.mapper.primary_key)
+        if not isinstance(key, (list, tuple)) or len(key) != size:
+            raise AddressBookError(f"{alias}: a key is a list of {size} value(s), "
+                                   f"not {key!r:.50}")
         found = session.get(class_def.class_, tuple(key))
         if found is None:
             raise AddressBookError(f"{alias} {list(key)} does not exist")

@@ -12,8 +12,8 @@ import pyamf
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine, event, select
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, deferred, mapped_column,
-                            registry, relationship, selectinload)
+from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, mapped_column, registry,
+                            relationship, selectinload)
 
 from amfast.class_def import ClassDef, ClassDefError, ClassDefMapper
 from amfast.class_def.as_types import TypedObject
