@@ -64,13 +64,17 @@ fuzz: build
 	    || exit 1; \
 	done
 
-# The benchmark also measures py3amf built with its Cython extension: it is installed into
-# bench/.py3amf-cython and put first on PYTHONPATH for the benchmark only, so .venv (and the
-# tests) keep the pure-Python py3amf.  BENCH_ARGS="--quick --datasets a,b" passes flags.
-bench: build
+# The benchmarks also measure py3amf built with its Cython extension: it is installed into
+# bench/.py3amf-cython and put first on PYTHONPATH for the benchmarks only, so .venv (and the
+# tests) keep the pure-Python py3amf.
+.PHONY: py3amf-cython
+py3amf-cython: install
 	PYTHONPATH=bench/.py3amf-cython $(VPY) -c 'import cpyamf.amf3' 2>/dev/null || \
 	  $(VPY) -m pip install --upgrade --no-deps --no-cache-dir --target bench/.py3amf-cython \
 	    --no-binary py3amf 'py3amf==0.9.1' --config-settings=py3amf.ext.cython=1
+
+# BENCH_ARGS="--quick --datasets a,b" passes flags.
+bench: build py3amf-cython
 	PYTHONPATH=bench/.py3amf-cython $(VPY) bench/bench_codec.py $(BENCH_ARGS)
 
 # RPC echo calls per second over HTTP (bench/bench_rpc.py): amfast's hello example beside
@@ -78,10 +82,7 @@ bench: build
 # app (the ceiling), each under waitress in a subprocess; about two minutes.
 # BENCH_ARGS="--quick" for a short run.
 .PHONY: bench-rpc
-bench-rpc: build
-	PYTHONPATH=bench/.py3amf-cython $(VPY) -c 'import cpyamf.amf3' 2>/dev/null || \
-	  $(VPY) -m pip install --upgrade --no-deps --no-cache-dir --target bench/.py3amf-cython \
-	    --no-binary py3amf 'py3amf==0.9.1' --config-settings=py3amf.ext.cython=1
+bench-rpc: build py3amf-cython
 	$(VPY) bench/bench_rpc.py $(BENCH_ARGS)
 
 # Messaging latency and fan-out throughput (bench/bench_messaging.py): servers in subprocesses
@@ -97,6 +98,14 @@ bench-messaging: build
 .PHONY: bench-push
 bench-push: build
 	$(VPY) bench/bench_push.py $(BENCH_ARGS)
+
+# ORM rows on the wire (bench/bench_sqlalchemy.py): 1,000 SQLAlchemy rows with a loaded
+# one-to-many relation encoded by SaClassDef, by py3amf's SQLAlchemy adapter (with its Cython
+# extension, installed as for `bench`) and by a plain ClassDef; under a minute.
+# BENCH_ARGS="--quick" for fewer rounds.
+.PHONY: bench-sqlalchemy
+bench-sqlalchemy: build py3amf-cython
+	PYTHONPATH=bench/.py3amf-cython $(VPY) bench/bench_sqlalchemy.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build amfast/ext/*.c amfast/ext/*.so amfast/ext/*.html

@@ -790,6 +790,10 @@ cdef class EncoderContext:
         return self.encode3_other(value)
 
     cdef int encode3_other(self, object value) except -1:
+        if type(value) is AsNoProxy:
+            # Before the class lookup and the isinstance chain: SaClassDef sends two of
+            # these with every object, and the chain tripled what they cost.
+            return self.encode3_plain((<object>value).source)
         class_def = self.class_def_of(value)
         if class_def is not None:
             return self.amf3_typed(value, class_def)

@@ -32,8 +32,13 @@ class Target:
 
     @classmethod
     def mapObject(cls, service: "Service", obj: Any, secure: bool = False,
-                  map_private: bool = False, map_special: bool = False) -> None:
-        """Map every callable attribute of ``obj`` as a target of this class in ``service``."""
+                  map_private: bool = False, map_special: bool = False,
+                  **target_args: Any) -> None:
+        """Map every callable attribute of ``obj`` as a target of this class in ``service``.
+
+        ``target_args`` go to each target's constructor (``session_factory`` for
+        ``SaCallableTarget``).
+        """
         for name in dir(obj):
             if name.startswith("__") and name.endswith("__"):
                 if not map_special:
@@ -42,7 +47,7 @@ class Target:
                 continue
             attr = getattr(obj, name)
             if callable(attr):
-                service.mapTarget(cls(attr, name, secure))
+                service.mapTarget(cls(attr, name, secure, **target_args))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, secure={self.secure!r})"

@@ -263,3 +263,21 @@ ITEMS.update({
         {"speed": 4.5}, AsByteArray(b"\x00\x01\xff"), None)),
     "codegen.badge": Expect(server=_badge),
 })
+
+# examples/addressbook through typed objects (royale/src/e2e/AddressBookItem.as): the user
+# arrives as an e2e.AbUser with its e-mail addresses and without its lazy phone numbers,
+# is saved back edited, and the save leaves the phone numbers alone.
+def _user(first_name: str, emails: list) -> dict:
+    return obj({"class": "e2e.AbUser", "sa_key": [1], "sa_lazy": ["phone_numbers"],
+                "first_name": first_name, "last_name": "Lee", "emails": emails,
+                "email_classes": ["e2e.AbEmail"] * len(emails), "phone_numbers": None})
+
+
+_EDITED = _user("Anna", ["anna@work.example", "anna@royale.example"])
+ITEMS.update({
+    "addressbook.load": Expect(got=_user("Ann", ["ann@work.example", "ann@home.example"])),
+    "addressbook.save": Expect(got=_EDITED),
+    "addressbook.reload": Expect(got=_EDITED),
+    "addressbook.phone_numbers": Expect(got=obj(numbers=["555-0101", "555-0102"],
+                                                classes=["e2e.AbPhoneNumber"] * 2)),
+})

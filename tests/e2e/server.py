@@ -26,6 +26,7 @@ import io
 import json
 import mimetypes
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -377,7 +378,23 @@ def build_channel_set(recorder: Recorder, transport: Transport = WSGI) -> Any:
     service.mapTarget(remoting.ExtCallableTarget(batch_size, "batchSize"))
     service.mapTarget(remoting.ExtCallableTarget(whoami, "whoami"))
     channel_set.service_mapper.mapService(service)
+    add_address_book_services(channel_set)
     return channel_set
+
+
+#: The address books' temporary folders, removed when the process ends.
+_address_book_folders: list = []
+
+
+def add_address_book_services(channel_set: Any) -> None:
+    """examples/addressbook's RemoteObject destination ``AddressBook`` (the Royale client's
+    addressbook items), on a SQLite file of its own: every server starts from its two users."""
+    sys.path.insert(0, str(HERE.parents[1] / "examples" / "addressbook"))
+    from addressbook import add_address_book
+
+    folder = tempfile.TemporaryDirectory(prefix="amfast-e2e-addressbook-")
+    _address_book_folders.append(folder)
+    add_address_book(channel_set, f"sqlite:///{folder.name}/addressbook.db")
 
 
 # --------------------------------------------------------------- the application

@@ -17,8 +17,10 @@ package
     //   codegen   the classes amfast.codegen wrote, round-tripped (e2e/Codegen.as)
     //   messaging Consumer/Producer on a polling and on a long-polling AMFChannel, with
     //             subtopics; the server's ping ack negotiates small messages
+    //   addressbook  examples/addressbook's typed objects: load, edit, save (e2e/AddressBookItem.as)
 
     import e2e.Codegen;
+    import e2e.AddressBookItem;
     import e2e.NcError;
     import e2e.Person;
     import e2e.Plain;
@@ -91,7 +93,10 @@ package
             run([ncBattery, ncMisc, ncReplies, roPhase, login,
                  function(next:Function):void { new Codegen(gateway("/amf"), record, describe).run(next); },
                  function(next:Function):void { messaging("polling", "/amf", 200, next); },
-                 function(next:Function):void { messaging("longpoll", "/amf-longpoll", 0, next); }]);
+                 function(next:Function):void { messaging("longpoll", "/amf-longpoll", 0, next); },
+                 function(next:Function):void {
+                     new AddressBookItem(gateway("/amf"), record, describe, note).run(next);
+                 }]);
         }
 
         // ------------------------------------------------------------------ plumbing
