@@ -43,7 +43,7 @@ SECURITY_HEADERS = (
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),  # no-referrer would make forms send "Origin: null"
     ("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "
                                 "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
                                 "frame-ancestors 'none'; base-uri 'none'"),

@@ -26,6 +26,12 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+/** Replace the children of ``node`` (arrays flattened; null, undefined and false skipped). */
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined &&
+                                                        c !== false));
+}
+
 async function api(path, options) {
   const response = await fetch(path, Object.assign({ credentials: "same-origin",
                                                      headers: PAGE_HEADERS }, options || {}));
@@ -97,7 +103,7 @@ async function overview(main, first) {
     } }, [60, 300, 600].filter((s) => s <= state.overview.history + 1).map((s) =>
       el("option", { value: Math.min(s, state.overview.history), selected: s === state.seconds },
          `last ${s / 60} min`)));
-    main.replaceChildren(
+    fill(main,
       el("div", { class: "cards", id: "cards" }),
       el("h2", {}, "Traffic ", windows),
       el("div", { class: "charts" }, CHARTS.map(([id, title, series]) => chartFrame(id, title,
@@ -105,7 +111,7 @@ async function overview(main, first) {
   }
   const cards = document.getElementById("cards");
   const totals = data.totals;
-  cards.replaceChildren(...[
+  fill(cards, [
     ["requests", "requests"], ["faults", "faults"], ["published", "messages published"],
     ["delivered", "messages delivered"], ["held_polls", "held polls now"],
     ["open_streams", "open streams now"],
@@ -148,7 +154,7 @@ function drawChart(id, series, data) {
     legend.setAttribute("data-last", values[i][values[i].length - 1] || 0);
     legend.querySelector(".last").textContent = number(values[i][values[i].length - 1] || 0);
   });
-  svg.replaceChildren(...children);
+  fill(svg, children);
   figure.querySelector(".max").textContent = number(max);
   figure.querySelector(".from").textContent = `−${Math.round(count / 60 * 10) / 10} min`;
 }
@@ -200,7 +206,7 @@ async function services(main) {
        writable ? null : el("span", { class: "muted" },
                             "Read-only console: calls are off (read_only=False enables them).")),
     el("div", { class: "outcome", id: "outcome" }));
-  main.replaceChildren(el("div", { class: "layout" },
+  fill(main, el("div", { class: "layout" },
     el("div", {}, table([["Target"], ["Arguments"], ["Description"], [""]], rows,
                         "No services are mapped.")),
     form));
@@ -223,11 +229,11 @@ async function call(event) {
     args = JSON.parse(form.args.value || "[]");
   } catch (e) {
     outcome.className = "outcome fault";
-    outcome.replaceChildren(el("div", { class: "line" }, `The arguments are not JSON: ${e.message}`));
+    fill(outcome, el("div", { class: "line" }, `The arguments are not JSON: ${e.message}`));
     return;
   }
   outcome.className = "outcome";
-  outcome.replaceChildren(el("div", { class: "muted" }, "Calling…"));
+  fill(outcome, el("div", { class: "muted" }, "Calling…"));
   try {
     const shown = await post("api/call", { channel: form.channel.value, target: form.target.value,
                                            args: args, user: form.user.value,
@@ -236,24 +242,24 @@ async function call(event) {
       (shown.reply_bytes ? `, ${number(shown.reply_bytes)} received` : "");
     if (shown.ok) {
       outcome.className = "outcome ok";
-      outcome.replaceChildren(el("div", { class: "line" }, `Result (${size})`),
+      fill(outcome, el("div", { class: "line" }, `Result (${size})`),
                               el("pre", { id: "result" }, JSON.stringify(shown.result, null, 2)));
     } else {
       outcome.className = "outcome fault";
-      outcome.replaceChildren(
+      fill(outcome,
         el("div", { class: "line" }, shown.fault ? `Fault ${shown.fault.text}` : shown.error),
         el("div", { class: "muted" }, size),
         shown.fault ? el("pre", { id: "result" }, JSON.stringify(shown.fault.body, null, 2)) : null);
     }
   } catch (e) {
     outcome.className = "outcome fault";
-    outcome.replaceChildren(el("div", { class: "line" }, e.message));
+    fill(outcome, el("div", { class: "line" }, e.message));
   }
 }
 
 async function channels(main) {
   const list = await api("api/channels");
-  main.replaceChildren(el("h2", {}, "Channels"), table(
+  fill(main, el("h2", {}, "Channels"), table(
     [["Channel"], ["Kind"], ["Endpoint"], ["Connections", "num"], ["Held polls", "num"],
      ["Open streams", "num"], ["Requests", "num"], ["Faults", "num"], ["Mean time", "num"]],
     list.map((c) => el("tr", { "data-channel": c.name },
@@ -293,7 +299,7 @@ async function connections(main) {
       refresh();
     } }, "Disconnect")) : null));
   const shown = data.connections.length;
-  main.replaceChildren(
+  fill(main,
     el("h2", {}, "Live connections"),
     el("p", { class: "muted", id: "connection-count" },
        `${number(data.total)} connection${data.total === 1 ? "" : "s"}` +
@@ -319,7 +325,7 @@ async function destinations(main) {
                    el("td")));
     }
   }
-  main.replaceChildren(el("h2", {}, "Destinations"), table(
+  fill(main, el("h2", {}, "Destinations"), table(
     [["Destination"], ["Subscribed connections", "num"], ["Consumers", "num"],
      ["Published", "num"], ["Delivered", "num"]], rows,
     "No destination has subscribers or messages yet."));
@@ -327,14 +333,14 @@ async function destinations(main) {
 
 async function faults(main) {
   const list = await api("api/faults");
-  main.replaceChildren(el("h2", {}, "Recent faults"),
-    list.length ? list.map((f) => el("div", { class: "panel fault" },
+  fill(main, el("h2", {}, "Recent faults"),
+    (list.length ? list.map((f) => el("div", { class: "panel fault" },
       el("div", { class: "head" }, el("strong", {}, f.error), el("code", {}, f.target),
          el("span", { class: "muted" }, `on /${f.channel}`),
          el("span", { class: "muted" }, new Date(f.time).toLocaleTimeString())),
       el("div", {}, f.message),
       f.detail ? el("pre", {}, f.detail) : null))
-      : el("p", { class: "empty", text: "No fault since the server started." }));
+      : [el("p", { class: "empty", text: "No fault since the server started." })]));
 }
 
 // ------------------------------------------------------------------ navigation
@@ -382,7 +388,7 @@ async function start() {
   document.getElementById("user").textContent = o.user;
   document.getElementById("about").textContent =
     `${o.channel_set} · ${o.connection_manager} · ${o.subscription_manager} · amfast ${o.version}`;
-  document.getElementById("badges").replaceChildren(
+  fill(document.getElementById("badges"),
     o.read_only ? el("span", { class: "badge" }, "read-only")
                 : el("span", { class: "badge write" }, "calls enabled"),
     o.debug ? el("span", { class: "badge debug" }, "debug") : null);
