@@ -17,6 +17,7 @@ package
     //   messaging Consumer/Producer on a polling and on a long-polling AMFChannel, with
     //             subtopics; the server's ping ack negotiates small messages
 
+    import e2e.ConsoleFeed;
     import e2e.NcError;
     import e2e.Person;
     import e2e.Plain;
@@ -81,6 +82,11 @@ package
             registerClassAlias("DSC", CommandMessageExt);
             registerClassAlias("flex.messaging.io.ArrayCollection", ArrayCollection);
             registerClassAlias("flex.messaging.io.ObjectProxy", ObjectProxy);
+            if (ConsoleFeed.wanted())
+            {
+                new ConsoleFeed(origin).start(); // the console's test watches this client
+                return;
+            }
             note("royale client started at " + origin);
             setTimeout(function():void {
                 note("timed out");
