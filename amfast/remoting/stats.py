@@ -39,22 +39,30 @@ _clock = time.monotonic
 class Rate:
     """A counter with the count of each of the last ``HISTORY`` seconds."""
 
-    __slots__ = ("total", "_counts", "_seconds")
+    __slots__ = ("total", "_counts", "_seconds", "_slot", "_next")
 
     def __init__(self):
         self.total = 0
         self._counts = [0] * HISTORY
         self._seconds = [-1] * HISTORY
+        self._slot = 0
+        self._next = 0.0  # when the current second ends
 
     def add(self, n: int = 1, now: float | None = None) -> None:
-        second = int(_clock() if now is None else now)
-        slot = second % HISTORY
-        if self._seconds[slot] == second:
-            self._counts[slot] += n
-        else:
-            self._seconds[slot] = second
-            self._counts[slot] = n
+        if now is None:
+            now = _clock()
+        if now >= self._next:
+            self._begin(int(now))
+        self._counts[self._slot] += n
         self.total += n
+
+    def _begin(self, second: int) -> None:
+        slot = second % HISTORY
+        if self._seconds[slot] != second:
+            self._seconds[slot] = second
+            self._counts[slot] = 0
+        self._slot = slot
+        self._next = second + 1.0
 
     def history(self, seconds: int, now: float | None = None) -> list[int]:
         """The counts of the ``seconds`` whole seconds before this one, oldest first."""
