@@ -18,7 +18,7 @@ import functools
 import html
 import importlib.resources
 import json
-import mimetypes
+import posixpath
 import urllib.parse
 from typing import Any, Callable, NamedTuple
 
@@ -48,6 +48,9 @@ SECURITY_HEADERS = (
                                 "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
                                 "frame-ancestors 'none'; base-uri 'none'"),
 )
+#: The front end's files, by extension.
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8"}
 
 
 class Request(NamedTuple):
@@ -164,10 +167,10 @@ class Console:
             location = request.root + "/" + (f"?{request.query}" if request.query else "")
             return Response(308, b"", headers=(("Location", location),))
         if path.startswith("/static/"):
-            body = _static(path[len("/static/"):])
+            content_type = STATIC_TYPES.get(posixpath.splitext(path)[1])
+            body = None if content_type is None else _static(path[len("/static/"):])
             if body is None:
                 return Response(404, b"Not found.\n")
-            content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
             return Response(200, body, content_type)
         if method == "POST" and not self._same_origin(request):
             return _error(403, "Requests from other sites are refused.")

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from amfast.remoting.channel import HttpChannel
-from amfast.remoting.services import CallableTarget, ExtCallableTarget, Service
+from amfast.remoting.services import ExtCallableTarget, Service
 from amfast.remoting.stats import HISTORY
 
 __all__ = ["services", "channels", "clients", "charts", "faults"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from amfast.remoting.flex_messages import ErrorMessage
 from tests.console.conftest import ADMIN, basic
 
@@ -75,7 +73,8 @@ def test_repeated_failed_logins_are_refused_for_a_while(serve_console):
 
 def test_the_front_end_is_served_with_a_strict_policy(console):
     script = console.get("static/console.js", auth=None)
-    assert script.status == 200 and script.headers["content-type"] == "text/javascript"
+    assert script.status == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "script-src 'self'" in script.headers["content-security-policy"]
     assert console.get("static/console.css", auth=None).status == 200
     assert console.get("static/nope.js", auth=None).status == 404
