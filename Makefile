@@ -30,13 +30,18 @@ memcached:
 	  echo "installing memcached from Debian packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
 
-# The examples on 127.0.0.1 with the in-memory managers: RPC on :8000, chat on :8001 (WSGI)
-# and on :8002/flex/ (ASGI, in a Starlette application).
+# The examples on 127.0.0.1 with the in-memory managers: RPC on :8000 and chat on :8001 (WSGI),
+# each with its console at /console/ (login DEMO_LOGIN), and the chat on :8002/flex/ (ASGI, in
+# a Starlette application); a chat client says hello every 2 s on the streaming channel of
+# :8001, so the chat console's charts and connections move.
+DEMO_LOGIN ?= demo:demo
 demo: build
 	trap 'kill 0' INT TERM EXIT; \
-	$(VPY) examples/messaging/server.py 8001 & \
+	$(VPY) examples/messaging/server.py 8001 --console $(DEMO_LOGIN) & \
 	$(VPY) examples/asgi/app.py 8002 & \
-	$(VPY) examples/hello/server.py 8000
+	sleep 1; (while sleep 2; do echo "hello from the demo"; done) | \
+	  $(VPY) examples/messaging/client.py demo --port 8001 --channel streaming >/dev/null & \
+	$(VPY) examples/hello/server.py 8000 --console $(DEMO_LOGIN)
 
 # The import contracts of pyproject.toml (the layers of docs/architecture.md), then the suite.
 test: build memcached

@@ -23,6 +23,7 @@ from amfast.remoting.errors import (ChannelError, ChannelFullError, ConnectionEr
                                     NotConnectedError, SecurityError, StoreUnavailableError)
 from amfast.remoting.flex_messages import AbstractMessage, AsyncMessage
 from amfast.remoting.notifier import Notifier, ThreadWaiter
+from amfast.remoting.stats import ChannelStats, Stats
 from amfast.remoting.subscription_manager import (MemorySubscriptionManager,
                                                   SubscriptionManager)
 from amfast.remoting.targets import NIL_DSID, PollRefused
@@ -65,6 +66,8 @@ class ChannelSet:
         self.debug = debug
         #: The dispatch core that answers this channel set's requests.
         self.broker = MessageBroker(self)
+        #: What the channel set counts of its traffic (each channel has its own ``stats``).
+        self.stats = Stats()
         #: True once ``close()`` ran: held polls are answered, streams end.
         self.closing = False
         #: True once the managers were started (``start``).
@@ -191,6 +194,7 @@ class ChannelSet:
     def publishMessage(self, msg: AsyncMessage) -> None:
         """Deliver a message to every subscriber of its destination and subtopic."""
         self.notifier.notifyMany(self.subscription_manager.publishMessage(msg))
+        self.stats.publish(msg.destination)
 
     def publishObject(self, body: Any, topic: str, sub_topic: str | None = None,
                       headers: dict | None = None, ttl: int = 10000) -> AsyncMessage:
@@ -236,6 +240,8 @@ class Channel:
         self.max_connections = max_connections
         self.endpoint = AmfEndpoint() if endpoint is None else endpoint
         self._channel_set: ChannelSet | None = None
+        #: What this channel counts: requests, faults, request times, held polls, streams.
+        self.stats = ChannelStats()
 
     @property
     def channel_set(self) -> ChannelSet | None:
@@ -326,6 +332,9 @@ class Channel:
                 amfast.logger.warning("reply to '%s' cannot be encoded: %s: %s",
                                       request.messages[index].target, type(exc).__name__, exc)
                 response.messages[index] = request.messages[index].fault(exc, debug)
+                if self.channel_set is not None:
+                    self.channel_set.stats.fault(self, request.messages[index].target, exc,
+                                                 debug)
         return self.endpoint.encodePacket(response)
 
 
@@ -387,6 +396,7 @@ class HttpChannel(Channel):
                     not self.channel_set.reserveHold():
                 return PollRefused.BUSY
             self._waiting.add(connection.id)
+            self.stats.held_polls.add(1)
         return None
 
     def releasePoll(self, connection: Connection) -> None:
@@ -394,6 +404,7 @@ class HttpChannel(Channel):
             if connection.id not in self._waiting:
                 return
             self._waiting.discard(connection.id)
+            self.stats.held_polls.add(-1)
         self.channel_set.releaseHold()
 
     # -- HTTP, for every transport --------------------------------------------------

@@ -22,6 +22,7 @@ or event loop.
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any, Callable
 
 import amfast
@@ -71,11 +72,15 @@ class PendingReply:
 
     The transport drives ``steps()`` (``waiting.run`` or ``run_async``) while
     notifications for ``listen`` wake it; the steps return the complete reply.
+    With ``stats`` (a channel's ``ChannelStats``), the request that came in at
+    ``started`` is counted as answered then.
     """
 
-    def __init__(self, reply: Packet, parts: list):
+    def __init__(self, reply: Packet, parts: list, stats: Any = None, started: float = 0.0):
         self.reply = reply
         self._parts = parts
+        self._stats = stats
+        self._started = started
 
     @property
     def listen(self) -> tuple:
@@ -88,6 +93,8 @@ class PendingReply:
                 self.reply.messages[index] = finish(value)
             except Exception as exc:
                 self.reply.messages[index] = fail(exc)
+        if self._stats is not None:
+            self._stats.answered(self._started)
         return self.reply
 
 
@@ -110,6 +117,8 @@ class MessageBroker:
 
         A failing header fails every message; a failing message fails only itself.
         """
+        started = time.monotonic()
+        stats = context.channel.stats
         packet.channel = context.channel
         packet.context = context
         reply = Packet(packet.client_type)
@@ -117,6 +126,7 @@ class MessageBroker:
             self.invokeHeaders(packet)
         except Exception as exc:
             reply.messages = [self.fault(packet, message, exc) for message in packet.messages]
+            stats.answered(started)
             return reply
         parts = []
         for index, message in enumerate(packet.messages):
@@ -125,7 +135,10 @@ class MessageBroker:
                 parts.append((index,) + answer)
                 answer = None
             reply.messages.append(answer)
-        return PendingReply(reply, parts) if parts else reply
+        if parts:
+            return PendingReply(reply, parts, stats, started)
+        stats.answered(started)
+        return reply
 
     def blocks(self, packet: Packet) -> bool:
         """Whether answering ``packet`` may run a target that blocks (``Target.blocking``),
@@ -186,7 +199,9 @@ class MessageBroker:
         """The fault reply of ``message``; the traceback goes to clients only in debug mode."""
         amfast.logger.warning("Call of '%s' failed: %s: %s", message.target, type(exc).__name__,
                               exc, exc_info=exc if amfast.log_debug else None)
-        return message.fault(exc, bool(getattr(self.channel_set, "debug", False)))
+        debug = bool(getattr(self.channel_set, "debug", False))
+        self.channel_set.stats.fault(packet.channel, message.target, exc, debug)
+        return message.fault(exc, debug)
 
     # -- remoting --------------------------------------------------------------------
 

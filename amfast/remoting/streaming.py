@@ -87,6 +87,7 @@ class StreamingHttpChannel(HttpChannel):
                 return plain(503, "Too many open streams.\n")
             self._streams.add(connection.id)
             self._closing.discard(connection.id)
+            self.stats.open_streams.add(1)
         return connection
 
     def closeStream(self, connection: Connection) -> None:
@@ -104,6 +105,7 @@ class StreamingHttpChannel(HttpChannel):
                 return
             self._streams.discard(connection.id)
             self._closing.discard(connection.id)
+            self.stats.open_streams.add(-1)
         self.channel_set.releaseHold()
 
     def frame(self, msg: AbstractMessage) -> bytes:
@@ -116,6 +118,7 @@ class StreamingHttpChannel(HttpChannel):
         it (``Endpoint.encodePushed``).
         """
         subscriptions = self.channel_set.subscription_manager
+        stats = self.channel_set.stats
         endpoint = self.endpoint
         small = connection.small_messages
         heart = self.heart_interval / 1000
@@ -151,6 +154,7 @@ class StreamingHttpChannel(HttpChannel):
                 if pushed:
                     yield b"".join(frame(endpoint.encodePushed(msg, client_id, small))
                                    for client_id, msg in pushed)
+                    stats.deliver(msg for _, msg in pushed)
                     last_write = last_message = now
                 elif not streaming() or idle and now - last_message >= idle:
                     break

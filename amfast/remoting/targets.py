@@ -183,6 +183,7 @@ def poll_reply(channel: Any, command: CommandMessage, messages: list | PollRefus
         elif messages is PollRefused.BUSY:
             ack.headers[CommandMessage.POLL_WAIT_HEADER] = channel.BUSY_POLL_WAIT
         return ack
+    channel.channel_set.stats.deliver(messages)
     reply = command.acknowledge()
     reply.operation = CommandMessage.CLIENT_SYNC_OPERATION
     reply.body = messages

@@ -5,6 +5,7 @@
     /report         POST: a client's JSON results; GET ?client=NAME: what it reported;
                     DELETE ?client=NAME: forget it (a new run)
     /log            POST: a line of client progress, printed with the server's output
+    /console/       the channel set's console (amfast.console; login: the channel set's own)
     anything else   a static file from the web root (the built clients, Ruffle's files)
 
 Every AMF request body is kept (``Recorder.requests``) with the client it came from (the
@@ -37,6 +38,7 @@ from typing import Any, Callable, Iterable
 
 from amfast import remoting
 from amfast.class_def import ClassDef, ClassDefMapper, DynamicClassDef
+from amfast.console import AsgiConsoleApp, ConsoleApp
 from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
 from amfast.remoting.channel import SecurityError
 from amfast.remoting.wsgi_server import make_server
@@ -50,6 +52,7 @@ USER, PASSWORD = "correct", "correct"
 LONGPOLL_WAIT = 5000  # ms: short enough that a stopping test run is never held long
 TOPIC = "e2e-chat"
 MAX_REPORT = 8 * 1024 * 1024
+CONSOLE = "/console"
 
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("application/x-shockwave-flash", ".swf")
@@ -397,6 +400,16 @@ def add_address_book_services(channel_set: Any) -> None:
     add_address_book(channel_set, f"sqlite:///{folder.name}/addressbook.db")
 
 
+def build_console(channel_set: Any, transport: Transport) -> Callable:
+    """The channel set's console at CONSOLE, calls enabled; its login is the channel set's."""
+    console_class = AsgiConsoleApp if transport is ASGI else ConsoleApp
+    return console_class(channel_set, read_only=False).beside(None, CONSOLE)
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE or path.startswith(CONSOLE + "/")
+
+
 # --------------------------------------------------------------- the application
 
 
@@ -411,6 +424,7 @@ class App:
                  verbose: bool = False, transport: Transport = WSGI):
         self.recorder = recorder
         self.channel_set = build_channel_set(recorder, transport)
+        self.console = build_console(self.channel_set, transport)
         self.channel_names = {channel.name for channel in self.channel_set}
         self.www = www.resolve()
         # URL prefix -> folder, for files served from outside the web root.
@@ -496,6 +510,8 @@ def _headers(body: bytes, content_type: str) -> list:
 class WsgiApp(App):
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
+        if is_console(path):
+            return self.console(environ, start_response)
         client = (urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("client")
                   or [""])[0]
         try:
@@ -529,6 +545,9 @@ class AsgiApp(App):
             await self.channel_set(scope, receive, send)  # lifespan
             return
         path = scope["path"]
+        if is_console(path):
+            await self.console(scope, receive, send)
+            return
         client = (urllib.parse.parse_qs(scope.get("query_string", b"").decode())
                   .get("client") or [""])[0]
         chunks = []

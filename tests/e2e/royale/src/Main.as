@@ -21,6 +21,7 @@ package
 
     import e2e.Codegen;
     import e2e.AddressBookItem;
+    import e2e.ConsoleFeed;
     import e2e.NcError;
     import e2e.Person;
     import e2e.Plain;
@@ -85,6 +86,11 @@ package
             registerClassAlias("DSC", CommandMessageExt);
             registerClassAlias("flex.messaging.io.ArrayCollection", ArrayCollection);
             registerClassAlias("flex.messaging.io.ObjectProxy", ObjectProxy);
+            if (ConsoleFeed.wanted())
+            {
+                new ConsoleFeed(origin).start(); // the console's test watches this client
+                return;
+            }
             note("royale client started at " + origin);
             setTimeout(function():void {
                 note("timed out");
