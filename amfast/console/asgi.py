@@ -14,19 +14,12 @@ from typing import Any, Awaitable, Callable
 
 from amfast.console.browser import Call
 from amfast.console.core import MAX_BODY, Console, Request, Response
+from amfast.remoting.asgi_channel import send_answer
 
 __all__ = ["AsgiConsoleApp"]
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
-
-
-async def _send(send: Send, response: Response) -> None:
-    headers = [(b"content-type", response.content_type.encode("latin-1")),
-               (b"content-length", str(len(response.body)).encode("ascii"))]
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
 
 
 async def _request(scope: dict, receive: Receive, root: str) -> Request | Response:
@@ -73,12 +66,12 @@ class AsgiConsoleApp:
             return
         request = await _request(scope, receive, scope.get("root_path", ""))
         if isinstance(request, Response):
-            await _send(send, request)
+            await send_answer(send, request)
             return
         answer = await self._blocking(self.console.handle, request)
         if isinstance(answer, Call):
             answer = self.console.answered(answer, await self._call(answer, scope, receive))
-        await _send(send, answer)
+        await send_answer(send, answer)
 
     async def _blocking(self, func: Callable, *args: Any) -> Any:
         run = getattr(self.channel_set, "runBlocking", None)
@@ -130,4 +123,4 @@ class _Mounted:
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "http":
-            await _send(send, Response(404, b"Not found.\n"))
+            await send_answer(send, Response(404, b"Not found.\n"))

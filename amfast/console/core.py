@@ -68,11 +68,8 @@ class Request(NamedTuple):
     secure: bool = False
 
 
-class Response(NamedTuple):
-    status: int
-    body: bytes
-    content_type: str = "text/plain; charset=utf-8"
-    headers: tuple = ()
+#: What a console page answers: an HttpAnswer, written by each transport as the channels'.
+Response = HttpAnswer
 
 
 def _json(data: Any, status: int = 200, headers: tuple = ()) -> Response:

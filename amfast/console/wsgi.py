@@ -15,21 +15,9 @@ from webob import Request as WebobRequest
 from amfast.console.browser import Call
 from amfast.console.core import MAX_BODY, Console, Request, Response
 from amfast.remoting.channel import ChannelSet
+from amfast.remoting.wsgi_channel import answer_response
 
 __all__ = ["ConsoleApp"]
-
-_REASONS = {200: "OK", 303: "See Other", 308: "Permanent Redirect", 400: "Bad Request",
-            401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
-            501: "Not Implemented", 503: "Service Unavailable"}
-
-
-def _start(start_response: Callable, response: Response) -> Iterable[bytes]:
-    headers = [("Content-Type", response.content_type),
-               ("Content-Length", str(len(response.body)))] + list(response.headers)
-    start_response(f"{response.status} {_REASONS.get(response.status, '')}".rstrip(), headers)
-    return [response.body]
-
 
 def _request(environ: dict) -> Request | Response:
     try:
@@ -63,14 +51,14 @@ class ConsoleApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = _request(environ)
         if isinstance(request, Response):
-            return _start(start_response, request)
+            return answer_response(request)(environ, start_response)
         answer = self.console.handle(request)
         if isinstance(answer, Call):
             if not self.channel_set.started:
                 self.channel_set.start()
             answer = self.console.answered(
                 answer, answer.channel.answerAmf(answer.raw, WebobRequest(environ)))
-        return _start(start_response, answer)
+        return answer_response(answer)(environ, start_response)
 
     def beside(self, app: Callable | None = None, path: str = "/console") -> Callable:
         """A WSGI application that serves the console under ``path`` and passes every other
@@ -91,5 +79,5 @@ class _Mounted:
                            PATH_INFO=path[len(self.path):])
             return self.console(environ, start_response)
         if self.app is None:
-            return _start(start_response, Response(404, b"Not found.\n"))
+            return answer_response(Response(404, b"Not found.\n"))(environ, start_response)
         return self.app(environ, start_response)

@@ -6,6 +6,7 @@ in it (see ``HttpChannel.max_waiting_polls`` and
 """
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Callable, Iterable, Iterator
 
 from webob import Request, Response
@@ -19,11 +20,29 @@ from amfast.remoting.waiting import iterate
 __all__ = ["WsgiChannelSet", "WsgiChannel", "StreamingWsgiChannel"]
 
 
-def _response(answer: HttpAnswer) -> Response:
-    response = Response(body=answer.body, status=answer.status, charset=None)
-    response.content_type = answer.content_type
-    response.headers.update(answer.headers)
-    return response
+WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def answer_response(answer: HttpAnswer) -> WsgiApp:
+    """An HttpAnswer as a WSGI application.
+
+    Written as given: a relative ``Location`` stays relative (rebuilding it from the
+    request's Host would send a client behind a TLS proxy to plain HTTP).
+    """
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        headers = [("Content-Type", answer.content_type),
+                   ("Content-Length", str(len(answer.body)))]
+        headers += answer.headers
+        start_response(_status_line(answer.status), headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
+    return app
 
 
 class WsgiChannelSet(ChannelSet):
@@ -52,8 +71,8 @@ class WsgiChannelSet(ChannelSet):
         try:
             channel = self.getChannel(name)
         except ChannelError:
-            return _response(plain(404, f"No AMF channel at '/{name}'.\n"))(environ,
-                                                                            start_response)
+            answer = answer_response(plain(404, f"No AMF channel at '/{name}'.\n"))
+            return answer(environ, start_response)
         return channel(environ, start_response)
 
 
@@ -63,12 +82,12 @@ class WsgiChannel(HttpChannel):
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         return self.respond(Request(environ))(environ, start_response)
 
-    def respond(self, request: Request) -> Response:
+    def respond(self, request: Request) -> WsgiApp:
         """The HTTP response to one request; errors become 4xx/5xx, never tracebacks."""
         raw = self.read_body(request)
         if isinstance(raw, HttpAnswer):
-            return _response(raw)
-        return _response(self.answerAmf(raw, request))
+            return answer_response(raw)
+        return answer_response(self.answerAmf(raw, request))
 
     def read_body(self, request: Request) -> bytes | HttpAnswer:
         """The request body, or the answer that refuses it (checked before reading)."""
@@ -100,16 +119,16 @@ class StreamingWsgiChannel(WsgiChannel, StreamingHttpChannel):
                                       heart_interval, poll_interval, max_body_size, max_streams,
                                       idle_timeout)
 
-    def respond(self, request: Request) -> Response:
+    def respond(self, request: Request) -> WsgiApp:
         command = request.GET.get("command")
         if request.method != "POST" or command is None:
             return WsgiChannel.respond(self, request)
         raw = self.read_body(request)
         if isinstance(raw, HttpAnswer):
-            return _response(raw)
+            return answer_response(raw)
         opened = self.streamCommand(command, raw)
         if isinstance(opened, HttpAnswer):
-            return _response(opened)
+            return answer_response(opened)
         response = Response(app_iter=_OpenStream(self, opened),
                             content_type=self.CONTENT_TYPE, charset=None)
         response.cache_control = "no-cache"
