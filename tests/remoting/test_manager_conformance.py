@@ -1,7 +1,7 @@
 """What every (connection manager, subscription manager) pair must do: a conformance suite.
 
-The ``managers`` fixture yields the pairs: the in-memory one, and the memcache one (skipped
-when no memcached binary is found).  A new store is checked by adding one fixture param.
+The ``managers`` fixture yields the pairs: the in-memory one, the memcache one and the Redis
+one (each skipped when its server binary is not found).  A new store is checked by adding one fixture param.
 
 Covered: connections (ids, channels, counts, flags, touch, login state), session
 attributes, notify functions, timeouts and the cleaner (``ChannelSet.clean`` and the lazy
@@ -46,7 +46,16 @@ def _memcache_pair(request):
             MemcacheSubscriptionManager(mc_servers=memcached.servers, key_prefix=prefix))
 
 
-PAIRS = {"memory": _memory_pair, "memcache": _memcache_pair}
+def _redis_pair(request):
+    from amfast.remoting.redis_connection_manager import RedisConnectionManager
+    from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager
+    server = request.getfixturevalue("redis_server")
+    prefix = request.getfixturevalue("mc_prefix")
+    return (RedisConnectionManager(url=server.url, key_prefix=prefix),
+            RedisSubscriptionManager(url=server.url, key_prefix=prefix))
+
+
+PAIRS = {"memory": _memory_pair, "memcache": _memcache_pair, "redis": _redis_pair}
 
 
 #: Known bugs of one pair: test name -> {pair: reason}; such tests are strict xfails there.
