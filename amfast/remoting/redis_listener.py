@@ -27,7 +27,9 @@ from amfast.remoting.redis_manager import UNAVAILABLE, WAKE_ALL
 __all__ = ["WakeListener", "ThreadListener", "AsyncListener", "HEALTH_INTERVAL"]
 
 #: Seconds of silence after which the listener checks its connection with a PING.
-HEALTH_INTERVAL = 1.0
+HEALTH_INTERVAL = 0.5
+#: The longest one read waits (s): how late a missing answer may be noticed.
+READ_TIMEOUT = 0.25
 #: Seconds between two attempts to subscribe again, at most.
 MAX_BACKOFF = 1.0
 #: What ``WakeListener.next_step`` may ask for.
@@ -58,7 +60,7 @@ class WakeListener:
 
     def next_step(self, message: dict | None) -> str | None:
         """Act on what one read returned (a pub/sub message, or None after
-        ``HEALTH_INTERVAL``); what to do next: None (read again), ``PING``, ``RESTART``."""
+        ``READ_TIMEOUT``); what to do next: None (read again), ``PING``, ``RESTART``."""
         now = time.monotonic()
         if message is not None:
             self._last_heard, self._pinged = now, None
@@ -159,7 +161,7 @@ class ThreadListener(WakeListener):
         pubsub.subscribe(self.channel)
         self.begin()
         while not self._stop.is_set():
-            step = self.next_step(pubsub.get_message(timeout=HEALTH_INTERVAL))
+            step = self.next_step(pubsub.get_message(timeout=READ_TIMEOUT))
             if step == PING:
                 pubsub.ping(PING_DATA)
             elif step == RESTART:
@@ -224,7 +226,7 @@ class AsyncListener(WakeListener):
         await pubsub.subscribe(self.channel)
         self.begin()
         while True:
-            step = self.next_step(await pubsub.get_message(timeout=HEALTH_INTERVAL))
+            step = self.next_step(await pubsub.get_message(timeout=READ_TIMEOUT))
             if step == PING:
                 await pubsub.ping(PING_DATA)
             elif step == RESTART:

@@ -129,6 +129,8 @@ class RedisProcess(StoreProcess):
         StoreProcess.__init__(self, binary, port)
         self.cluster = cluster
         self.directory = directory
+        # Its Cluster bus port, free too (by default the port + 10000, maybe over 65535).
+        self.bus_port = free_port() if cluster else None
 
     @property
     def url(self) -> str:
@@ -138,7 +140,8 @@ class RedisProcess(StoreProcess):
         cmd = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"]
         if self.cluster:
-            cmd += ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+            cmd += ["--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
+                    "--cluster-node-timeout", "2000",
                     "--cluster-config-file", f"nodes-{self.port}.conf", "--dir", self.directory]
         return cmd
 
