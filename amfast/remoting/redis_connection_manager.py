@@ -5,7 +5,10 @@ Each connection is a hash (``<prefix>:{c:<id>}``), one field per state field
 last touch, plus a margin so the cleaner sees it expire.  Fields are set by a
 Lua script that fails when the connection is gone; a change computed in Python
 (a session attribute) is written only if the version is still the one read, and
-tried again otherwise.  An index (``<prefix>:{index}:ids``, id -> channel) and
+tried again otherwise.  While the listener of this process hears every change
+(``redis_manager.LocalView``), the fields read at every wake-up of a stream
+(connected, login, small messages) are remembered for up to a second: a change of
+them through any process tells every process to forget them.  An index (``<prefix>:{index}:ids``, id -> channel) and
 per-channel counts, changed together by one script, let the cleaner find
 connections whose hash Redis already dropped, so their subscriptions go too.
 """
@@ -18,7 +21,8 @@ from typing import Any, Callable, Iterator
 from amfast.remoting.connection import Connection
 from amfast.remoting.connection_manager import ConnectionManager
 from amfast.remoting.errors import NotConnectedError, StoreUnavailableError
-from amfast.remoting.redis_manager import RedisManager, dumps, loads
+from amfast.remoting.redis_manager import (CACHED_FIELDS, RedisManager, dumps, loads,
+                                           origin_of)
 
 __all__ = ["RedisConnectionManager"]
 
@@ -26,6 +30,7 @@ __all__ = ["RedisConnectionManager"]
 CLEAN_MARGIN_MS = 60000
 #: How often a contended read-modify-write is tried before giving up.
 CAS_ATTEMPTS = 50
+CACHED_FIELDS_SET = frozenset(CACHED_FIELDS)
 #: How long (s) a process trusts the shared secret it read before reading it again.
 SECRET_REFRESH = 10.0
 #: How many connections the cleaner reads per round trip.
@@ -146,11 +151,30 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
                 if not name.startswith(b"_")}
 
     def getField(self, connection_id: str, name: str) -> Any:
-        with self.unavailable():
-            return loads(self.redis.hget(self.connection_key(connection_id), name))
+        if name not in CACHED_FIELDS:
+            with self.unavailable():
+                return loads(self.redis.hget(self.connection_key(connection_id), name))
+        fields = self.view.state(connection_id)
+        if fields is None:
+            mark = self.view.mark()
+            with self.unavailable():
+                found = self.redis.hmget(self.connection_key(connection_id), CACHED_FIELDS)
+            if all(value is None for value in found):
+                return None  # gone: nothing to remember
+            fields = dict(zip(CACHED_FIELDS, map(loads, found)))
+            self.view.remember_state(mark, connection_id, fields)
+        return fields[name]
+
+    def _changed(self, connection_id: str, names: Any) -> None:
+        """Fields of a connection were written: when other processes may remember them, they
+        are told to forget them."""
+        if not CACHED_FIELDS_SET.isdisjoint(names):
+            self.view.state_changed([connection_id])
+            self.publish_state_change(origin_of(self.notifier), [connection_id])
 
     def insertState(self, connection_id: str, state: dict) -> bool:
         key = self.connection_key(connection_id)
+        self.view.state_changed([connection_id])
         if not self.run(self._insert, [key],
                         [self._lifetime(state.get("timeout")), *self._pairs(state)]):
             return False
@@ -162,6 +186,7 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
         if not self.run(self._set_fields, [self.connection_key(connection_id)],
                         self._pairs(fields)):
             raise NotConnectedError(f"Connection '{connection_id}' is not connected.")
+        self._changed(connection_id, fields)
 
     def updateState(self, connection_id: str, change: Callable[[dict], None]) -> None:
         key = self.connection_key(connection_id)
@@ -182,11 +207,13 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
             if written == -1:
                 raise NotConnectedError(f"Connection '{connection_id}' is not connected.")
             if written:
+                self._changed(connection_id, set(changed) | set(removed))
                 return
         raise StoreUnavailableError(f"connection {connection_id} is updated too often to "
                                     f"change it")
 
     def deleteState(self, connection_id: str) -> None:
+        self.view.state_changed([connection_id])
         with self.unavailable():
             self.redis.delete(self.connection_key(connection_id))
         self.run(self._unregister, self._index(), [connection_id])
@@ -194,7 +221,7 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
     def deleteConnection(self, connection: Connection) -> None:
         """Forget a connection; its waiters in every process wake (and find it gone)."""
         ConnectionManager.deleteConnection(self, connection)
-        self.publish_wake("", [connection.id])
+        self._changed(connection.id, CACHED_FIELDS)
 
     def _registry(self) -> dict:
         with self.unavailable():

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable
 
 import amfast
-from amfast.remoting.redis_manager import UNAVAILABLE, WAKE_ALL
+from amfast.remoting.redis_manager import STATE, UNAVAILABLE, WAKE_ALL, origin_of
 
 __all__ = ["WakeListener", "ThreadListener", "AsyncListener", "HEALTH_INTERVAL"]
 
@@ -40,9 +40,10 @@ PING_DATA = "amfast"
 class WakeListener:
     """What a listener does with what it hears, however it runs."""
 
-    def __init__(self, channel: str, origin: str, notifier: Any, socket_timeout: float):
+    def __init__(self, channel: str, view: Any, notifier: Any, socket_timeout: float):
         self.channel = channel
-        self.origin = origin.encode("utf-8")
+        self.view = view
+        self.origin = origin_of(notifier).encode("utf-8")
         self.notifier = notifier
         self.socket_timeout = socket_timeout
         #: True while subscribed: publishes made anywhere wake this process's waiters.
@@ -83,23 +84,32 @@ class WakeListener:
         return None
 
     def wake(self, data: bytes) -> None:
-        origin, _, ids = data.partition(b"\n")
+        """One wake-up (the format is in ``redis_manager``)."""
+        head, _, rest = data.partition(b"\n")
+        origin, kind, length = head.split(b" ")
+        size = int(length)
+        ids = rest[size + 1:].decode("utf-8", "surrogatepass").split("\n")
+        if kind.decode() == STATE:
+            self.view.state_changed(ids)
+        else:
+            self.view.published(rest[:size].decode("utf-8", "surrogatepass"), ids)
         if origin == self.origin:
-            return  # published here: the publisher woke this process's waiters already
-        names = ids.decode("utf-8", "surrogatepass").split("\n")
-        if names == [WAKE_ALL]:
+            return  # this process woke its own waiters already
+        if ids == [WAKE_ALL]:
             self.notifier.notifyAll()
         else:
-            self.notifier.notifyMany(names)
+            self.notifier.notifyMany(ids)
 
     def subscribed(self) -> None:
         self.listening = True
         self.subscriptions += 1
+        self.view.reset(listening=True)
         # Whatever was published while nobody listened is in the logs: everyone looks.
         self.notifier.notifyAll()
 
     def lost(self, error: BaseException | None) -> None:
         was_listening, self.listening = self.listening, False
+        self.view.reset(listening=False)
         if self._stopping:
             return
         if was_listening:
@@ -112,9 +122,9 @@ class WakeListener:
 class ThreadListener(WakeListener):
     """The listener in a daemon thread, on a redis-py client's pub/sub."""
 
-    def __init__(self, client: Any, channel: str, origin: str, notifier: Any,
+    def __init__(self, client: Any, channel: str, view: Any, notifier: Any,
                  socket_timeout: float):
-        WakeListener.__init__(self, channel, origin, notifier, socket_timeout)
+        WakeListener.__init__(self, channel, view, notifier, socket_timeout)
         self.client = client
         self._pubsub: Any = None
         self._stop = threading.Event()
@@ -136,6 +146,8 @@ class ThreadListener(WakeListener):
                 pass
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        self.listening = False
+        self.view.reset(listening=False)
 
     def _run(self) -> None:
         backoff = 0.05
@@ -179,9 +191,9 @@ class ThreadListener(WakeListener):
 class AsyncListener(WakeListener):
     """The listener as a task on the running event loop, on a ``redis.asyncio`` client."""
 
-    def __init__(self, client: Any, channel: str, origin: str, notifier: Any,
+    def __init__(self, client: Any, channel: str, view: Any, notifier: Any,
                  socket_timeout: float, close_client: Callable[[], Any] | None = None):
-        WakeListener.__init__(self, channel, origin, notifier, socket_timeout)
+        WakeListener.__init__(self, channel, view, notifier, socket_timeout)
         self.client = client
         self._close_client = close_client
         self._task: asyncio.Task | None = None
@@ -195,6 +207,8 @@ class AsyncListener(WakeListener):
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self.listening = False
+        self.view.reset(listening=False)
         if self._close_client is not None:
             await self._close_client()
 

@@ -10,21 +10,28 @@ at a time, so a poll moves its cursors past the messages it returns atomically: 
 processes polling the same connection never both deliver a message, and a
 subscriber that comes back within the TTL gets what it missed, once and in order.
 
-A publish stores the message and PUBLISHes a wake-up naming the subscribers, in one
-script; each process's listener (``redis_listener``, started by ``start`` or
-``startAsync``) wakes the waiters of those connections there.  While the listener
-is not subscribed, ``recheck`` is true: held polls and streams look at Redis every
-``poll_interval`` as with memcache.
+A publish stores the message and PUBLISHes a wake-up naming the topic and the
+subscribers, in one script; each process's listener (``redis_listener``, started by
+``start`` or ``startAsync``) wakes the waiters of those connections there.  While
+the listener is not subscribed, ``recheck`` is true: held polls and streams look at
+Redis every ``poll_interval`` as with memcache.
+
+Polls made at once in one process (a publish woke a hundred streams) are collected
+together: one script per topic moves the cursors of all their connections and
+returns the messages once.  While the listener is subscribed, a connection's topics
+are remembered (``redis_manager.LocalView``): a subscription made through another
+process is learned from the first wake-up of its topic that names the connection,
+which comes before any message the subscription may receive.
 """
 from __future__ import annotations
 
 import json
-import secrets
-from typing import Any, Iterator
+import threading
+from typing import Any, Callable, Iterator
 
 from amfast.remoting.redis_listener import AsyncListener, ThreadListener
-from amfast.remoting.redis_manager import (WAKE_ALL, WAKE_IDS_MAX, RedisManager, dumps,
-                                           loads)
+from amfast.remoting.redis_manager import (MESSAGES, WAKE_ALL, WAKE_IDS_MAX, RedisManager,
+                                           dumps, loads, origin_of)
 from amfast.remoting.subscription_manager import ANY, Subscription, SubscriptionManager
 
 __all__ = ["RedisSubscriptionManager"]
@@ -34,6 +41,8 @@ LOG_MARGIN_MS = 1000
 #: A subscription's lifetime after its connection last polled (ms): the default
 #: connection timeout and a margin, as the connections' state.
 SUBSCRIPTION_TTL = 1800000 + 60000
+#: Past this many parsed subscriptions kept, the cache starts again.
+MAX_PARSED = 10000
 
 # Stream ids are "<ms>-<seq>"; is a after b?
 _NEWER = """
@@ -47,7 +56,7 @@ end
 """
 
 # KEYS: log, subs; ARGV: message, expiry (ms since the epoch), max_messages, log lifetime,
-# wake channel, origin, most ids a wake-up names -> the subscribers' connection ids.
+# wake channel, origin, most ids a wake-up names, topic -> the subscribers' connection ids.
 PERSIST = """
 local ids = redis.call('SMEMBERS', KEYS[2])
 if #ids == 0 then return ids end
@@ -55,7 +64,8 @@ redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '*', 'm', ARGV[1], 'x', ARGV[2])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 local named = ids
 if #ids > tonumber(ARGV[7]) then named = {'""" + WAKE_ALL + """'} end
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. table.concat(named, '\\n'))
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' """ + MESSAGES + """ ' .. string.len(ARGV[8]) .. '\\n' ..
+           ARGV[8] .. '\\n' .. table.concat(named, '\\n'))
 return ids
 """
 
@@ -146,6 +156,76 @@ def stream_id(raw: bytes) -> tuple:
     return int(ms), int(seq or 0)
 
 
+class Batches:
+    """Calls made at once by the threads of a process, answered in one go.
+
+    The first caller runs ``run_batch`` on everything asked meanwhile and hands the
+    next batch to one of the callers waiting for it; ``run_batch(keys)`` returns a
+    result for each distinct key (a key asked twice in one batch is answered once, the
+    other askers get ``empty``).
+    """
+
+    def __init__(self, run_batch: Callable[[list], dict], empty: Callable[[], Any]):
+        self._run_batch = run_batch
+        self._empty = empty
+        self._lock = threading.Lock()
+        self._queue: list = []
+        self._running = False
+
+    def call(self, key: Any) -> Any:
+        request = _Request(key)
+        with self._lock:
+            self._queue.append(request)
+            lead = not self._running
+            self._running = True
+        if not lead:
+            request.done.wait()
+            if not request.lead:
+                return request.answer()
+        self._run_next()
+        return request.answer()
+
+    def _run_next(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        keys = list(dict.fromkeys(r.key for r in batch))
+        try:
+            results = self._run_batch(keys)
+        except Exception as exc:
+            results, error = {}, exc
+        else:
+            error = None
+        for request in batch:
+            request.error = error
+            request.value = results.pop(request.key, None) if error is None else None
+            if request.value is None:
+                request.value = self._empty()
+        with self._lock:
+            following = self._queue[0] if self._queue else None
+            if following is None:
+                self._running = False
+        for request in batch:
+            request.done.set()
+        if following is not None:
+            following.lead = True  # it runs the next batch
+            following.done.set()
+
+
+class _Request:
+    __slots__ = ("key", "value", "error", "lead", "done")
+
+    def __init__(self, key: Any):
+        self.key = key
+        self.value = self.error = None
+        self.lead = False
+        self.done = threading.Event()
+
+    def answer(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def unexpired(entries: list, now: float) -> list:
     """``(stream id, message)`` of the log entries that have not expired."""
     messages = []
@@ -175,7 +255,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         self.async_client = async_client
         self.subscription_ttl = subscription_ttl
         self.listener: ThreadListener | AsyncListener | None = None
-        #: Names this process in its wake-ups (made in ``start``: after a fork).
+        #: Names this process's waiters in its wake-ups (``start``).
         self.origin = ""
         self._persist = self.script(PERSIST)
         self._subscribe = self.script(SUBSCRIBE)
@@ -183,6 +263,8 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         self._claim = self.script(CLAIM)
         self._topics = self.script(TOPICS)
         self._clean = self.script(CLEAN)
+        self._collects = Batches(self._collect_batch, list)
+        self._parsed: dict = {}
 
     @property
     def recheck(self) -> bool:
@@ -195,8 +277,8 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
     def start(self, notifier: Any) -> None:
         SubscriptionManager.start(self, notifier)
         if self.listener is None:
-            self.origin = secrets.token_hex(8)
-            self.listener = ThreadListener(self.redis, self.wake_channel, self.origin,
+            self.origin = origin_of(notifier)
+            self.listener = ThreadListener(self.redis, self.wake_channel, self.view,
                                            notifier, self.socket_timeout)
             self.listener.start()
 
@@ -214,8 +296,8 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
             return
         SubscriptionManager.start(self, notifier)
         if self.listener is None:
-            self.origin = secrets.token_hex(8)
-            self.listener = AsyncListener(client, self.wake_channel, self.origin, notifier,
+            self.origin = origin_of(notifier)
+            self.listener = AsyncListener(client, self.wake_channel, self.view, notifier,
                                           self.socket_timeout, close)
             self.listener.start()
 
@@ -250,6 +332,15 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         client_id, sub_topic, selector = json.loads(field)
         return Subscription(connection_id, client_id, topic, sub_topic, selector, cursor)
 
+    def _parse(self, topic: str, field: bytes) -> Subscription:
+        """The subscription a stored field describes (parsed once: selectors compile)."""
+        found = self._parsed.get((topic, field))
+        if found is None:
+            if len(self._parsed) >= MAX_PARSED:
+                self._parsed.clear()
+            found = self._parsed[(topic, field)] = self._subscription("", topic, field)
+        return found
+
     # -- subscriptions ------------------------------------------------------------------
 
     def subscribe(self, connection_id: str, client_id: str, topic: str,
@@ -266,6 +357,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
             pipe.pexpire(self.connection_key(connection_id, "topics"), self.subscription_ttl)
             pipe.execute()
             self.redis.sadd(self.index_key("topics"), topic)
+        self.view.joined_topic(connection_id, topic)
 
     def unSubscribe(self, connection_id: str, client_id: str, topic: str,
                     sub_topic: Any = ANY, selector: Any = ANY) -> None:
@@ -284,6 +376,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
                         [connection_id, *fields])
         if left:
             return
+        self.view.forget_topic(connection_id, topic)
         topics_key = self.connection_key(connection_id, "topics")
         with self.unavailable():
             self.redis.srem(topics_key, topic)
@@ -295,7 +388,17 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
             self._topics, [self.connection_key(connection_id, "topics")],
             [self.subscription_ttl])]
 
+    def _remembered_topics(self, connection_id: str) -> set:
+        """The connection's topics, as this process remembers them or from Redis."""
+        topics = self.view.topics(connection_id)
+        if topics is None:
+            mark = self.view.mark()
+            topics = set(self._connection_topics(connection_id))
+            self.view.remember_topics(mark, connection_id, topics)
+        return topics
+
     def deleteConnection(self, connection: Any) -> None:
+        self.view.forget_topic(connection.id)
         for topic in self._connection_topics(connection.id):
             self._leave(connection.id, topic, [])
         with self.unavailable():
@@ -326,28 +429,45 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         expires = int(msg.timestamp + msg.timeToLive)
         ids = self.run(self._persist, self._topic_keys(msg.destination), [
             dumps(msg), expires, self.max_messages, int(msg.timeToLive) + LOG_MARGIN_MS,
-            self.wake_channel, self.origin, WAKE_IDS_MAX])
+            self.wake_channel, self.origin, WAKE_IDS_MAX, msg.destination])
         return [i.decode("utf-8", "surrogatepass") for i in ids]
 
     def collectMessages(self, connection_id: str) -> list:
-        found: list = []
-        delivered: set = set()
+        """Collected with the polls of this process made at the same time (``Batches``)."""
+        return self._collects.call(connection_id)
+
+    def _collect_batch(self, connection_ids: list) -> dict:
+        """``{connection id: [(client_id, message)...]}``: one claim per topic for all."""
+        found: dict = {connection_id: [] for connection_id in connection_ids}
+        by_topic: dict = {}
+        for connection_id in connection_ids:
+            for topic in sorted(self._remembered_topics(connection_id)):
+                by_topic.setdefault(topic, []).append(connection_id)
         now = self.now()
-        for topic in self._connection_topics(connection_id):
-            entries, (cursors,) = self.run(self._claim, [
-                self.topic_key(topic, "log"), self._cursor_key(topic, connection_id)],
-                [self.subscription_ttl])
-            if not cursors or not entries:
-                continue
-            messages = unexpired(entries, now)
-            for n in range(0, len(cursors), 2):
-                subscription = self._subscription(connection_id, topic, cursors[n])
-                after = stream_id(cursors[n + 1])
-                for number, msg in messages:
-                    once = (subscription.client_id, topic, number)
-                    if number > after and once not in delivered and subscription.accepts(msg):
-                        delivered.add(once)
-                        found.append((subscription.client_id, msg))
+        for topic, ids in by_topic.items():
+            entries, cursors = self.run(self._claim, [self.topic_key(topic, "log")] + [
+                self._cursor_key(topic, i) for i in ids], [self.subscription_ttl])
+            messages = unexpired(entries, now) if entries else []
+            for connection_id, pairs in zip(ids, cursors):
+                if not pairs:
+                    self.view.forget_topic(connection_id, topic)  # its subscriptions expired
+                elif messages:
+                    found[connection_id] += self._deliver(topic, messages, pairs)
+        return found
+
+    def _deliver(self, topic: str, messages: list, pairs: list) -> list:
+        """What the subscriptions (``pairs``: field, cursor before the claim) of one
+        connection receive of ``messages``: each message once per Consumer, in order."""
+        found = []
+        delivered: set = set()
+        for n in range(0, len(pairs), 2):
+            subscription = self._parse(topic, pairs[n])
+            after = stream_id(pairs[n + 1])
+            for number, msg in messages:
+                once = (subscription.client_id, number)
+                if number > after and once not in delivered and subscription.accepts(msg):
+                    delivered.add(once)
+                    found.append((subscription.client_id, msg))
         return found
 
     def deleteExpiredMessages(self, now: float | None = None) -> None:
