@@ -221,6 +221,33 @@ def test_a_disconnect_through_one_process_wakes_the_waiters_of_another(processes
     assert woken.wait(WAKE_LIMIT)
 
 
+def test_what_a_listening_process_remembers_follows_changes_made_through_another(processes):
+    a, b = processes(), processes()
+    a.start()
+    assert wait_until(lambda: listening(a))
+    connection = a.getChannel("amf").connect()
+    connection.authenticate("ann")
+    assert connection.authenticated and connection.flex_user == "ann"  # remembered now
+    b.getConnection(connection.id).unAuthenticate()
+    assert wait_until(lambda: not connection.authenticated, WAKE_LIMIT)
+    assert connection.flex_user is None
+    # A's collects remember the connection's topics; a subscription made through B, and
+    # what is published to it, reach them all the same.
+    sm_a = a.subscription_manager
+    sm_a.subscribe(connection.id, "C1", "news")
+    assert sm_a.collectMessages(connection.id) == []
+    b.subscription_manager.subscribe(connection.id, "C2", "sport")
+    b.publishMessage(message("goal", "sport"))
+    assert wait_until(lambda: [(c, m.body) for c, m in sm_a.collectMessages(connection.id)],
+                      WAKE_LIMIT) == [("C2", "goal")]
+    b.subscription_manager.unSubscribe(connection.id, "C2", "sport")
+    b.publishMessage(message("late", "sport"))
+    assert sm_a.collectMessages(connection.id) == []
+    # Gone through B: A finds it gone at once.
+    b.disconnect(b.getConnection(connection.id))
+    assert wait_until(lambda: not connection.connected, WAKE_LIMIT)
+
+
 def run_flow(a: ChannelSet, b: ChannelSet, count: int, during: Callable[[int], None],
              spacing: float = 0.002) -> tuple:
     """``count`` messages published through ``b`` to a subscriber that waits on ``a``
