@@ -36,8 +36,8 @@ SECRET_REFRESH = 10.0
 #: How many connections the cleaner reads per round trip.
 BATCH = 500
 
-# The state hash's own fields: its version ``_v``, and ``_ttl``, its lifetime in ms (the
-# expiry each write restarts).
+# The state hash's own fields, plain numbers: its version ``_v``, ``_ttl``, its lifetime
+# in ms (the expiry each write restarts), and ``_at``, ``last_active`` in ms.
 VERSION = "_v"
 
 # KEYS: state; ARGV: field, value, ... -> 1, or 0 when the connection is gone.
@@ -48,6 +48,21 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 redis.call('HINCRBY', KEYS[1], '_v', 1)
 redis.call('PEXPIRE', KEYS[1], lifetime)
 return 1
+"""
+
+# KEYS: state; ARGV: now (ms), now (pickled), CLEAN_MARGIN_MS -> nil when the connection is
+# gone; else {1 if it was live and is touched now, 0 if it has expired; its fields}.
+TOUCH = """
+local at = redis.call('HGET', KEYS[1], '_at')
+if not at then return nil end
+local lifetime = redis.call('HGET', KEYS[1], '_ttl')
+if tonumber(at) + tonumber(lifetime) - tonumber(ARGV[3]) < tonumber(ARGV[1]) then
+  return {0, redis.call('HGETALL', KEYS[1])}
+end
+redis.call('HSET', KEYS[1], 'last_active', ARGV[2], '_at', ARGV[1])
+redis.call('HINCRBY', KEYS[1], '_v', 1)
+redis.call('PEXPIRE', KEYS[1], lifetime)
+return {1, redis.call('HGETALL', KEYS[1])}
 """
 
 # KEYS: state; ARGV: version read, number of fields to set n, n field/value pairs, fields
@@ -109,6 +124,7 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
         self._set_fields = self.script(SET_FIELDS)
         self._write_if_version = self.script(WRITE_IF_VERSION)
         self._insert = self.script(INSERT)
+        self._touch = self.script(TOUCH)
         self._register = self.script(REGISTER)
         self._unregister = self.script(UNREGISTER)
 
@@ -130,7 +146,10 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
 
     @staticmethod
     def _pairs(fields: dict) -> list:
-        return [item for name, value in fields.items() for item in (name, dumps(value))]
+        pairs = [item for name, value in fields.items() for item in (name, dumps(value))]
+        if "last_active" in fields:
+            pairs += ["_at", int(fields["last_active"])]
+        return pairs
 
     def _index(self) -> list:
         return [self.index_key("ids"), self.index_key("counts")]
@@ -171,6 +190,31 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
         if not CACHED_FIELDS_SET.isdisjoint(names):
             self.view.state_changed([connection_id])
             self.publish_state_change(origin_of(self.notifier), [connection_id])
+
+    def getConnection(self, connection_id: str | None, touch: bool = True) -> Connection:
+        """The live connection with this id, touched (one round trip); NotConnectedError
+        when unknown or expired."""
+        if connection_id is None or not touch:
+            return ConnectionManager.getConnection(self, connection_id, touch)
+        live, raw = self._touched(connection_id)
+        state = self._decode(dict(zip(raw[::2], raw[1::2])))
+        if not live:
+            raise NotConnectedError(f"Connection '{connection_id}' has expired.")
+        return self.connection_class(self, state["channel_name"], connection_id,
+                                     state["timeout"])
+
+    def touchConnection(self, connection_id: str) -> None:
+        """Mark the connection active now, unless it has expired."""
+        self._touched(connection_id)
+
+    def _touched(self, connection_id: str) -> tuple:
+        """Touch the connection if it is live: (whether it was, its state hash's fields)."""
+        now = self.now()
+        found = self.run(self._touch, [self.connection_key(connection_id)],
+                         [int(now), dumps(now), CLEAN_MARGIN_MS])
+        if found is None:
+            raise NotConnectedError(f"Connection '{connection_id}' is not connected.")
+        return found
 
     def insertState(self, connection_id: str, state: dict) -> bool:
         key = self.connection_key(connection_id)
