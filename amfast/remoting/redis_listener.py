@@ -134,7 +134,8 @@ class ThreadListener(WakeListener):
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop_soon(self, timeout: float = 5.0) -> None:
+        """Stop listening (from any thread); returns once the thread has ended."""
         self._stopping = True
         self._stop.set()
         pubsub = self._pubsub
@@ -196,10 +197,24 @@ class AsyncListener(WakeListener):
         WakeListener.__init__(self, channel, view, notifier, socket_timeout)
         self.client = client
         self._close_client = close_client
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run())
+
+    def stop_soon(self) -> None:
+        """Stop listening, from any thread (the task ends on its loop)."""
+        self._stopping = True
+        task = self._task
+        if task is not None:
+            try:
+                self._loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop is closed: the task is gone with it
+                pass
+        self.listening = False
+        self.view.reset(listening=False)
 
     async def stop(self) -> None:
         self._stopping = True

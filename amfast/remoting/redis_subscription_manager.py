@@ -283,6 +283,10 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
             self.listener.start()
 
     async def startAsync(self, notifier: Any) -> None:
+        """The listener as a task on this event loop, on ``async_client`` (or a client made
+        from ``url``); in a thread when there is neither."""
+        if self.listener is not None:
+            return
         client, close = self.async_client, None
         if client is None and self.url is not None:
             import redis.asyncio
@@ -292,26 +296,25 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
                 socket_connect_timeout=self.socket_timeout)
             close = client.aclose
         if client is None:
-            self.start(notifier)  # a client only for threads: the listener runs in one
+            self.start(notifier)
             return
         SubscriptionManager.start(self, notifier)
-        if self.listener is None:
-            self.origin = origin_of(notifier)
-            self.listener = AsyncListener(client, self.wake_channel, self.view, notifier,
-                                          self.socket_timeout, close)
-            self.listener.start()
+        self.origin = origin_of(notifier)
+        self.listener = AsyncListener(client, self.wake_channel, self.view, notifier,
+                                      self.socket_timeout, close)
+        self.listener.start()
 
     def stop(self) -> None:
         listener, self.listener = self.listener, None
-        if isinstance(listener, ThreadListener):
-            listener.stop()
+        if listener is not None:
+            listener.stop_soon()
 
     async def stopAsync(self) -> None:
         listener, self.listener = self.listener, None
         if isinstance(listener, AsyncListener):
             await listener.stop()
         elif listener is not None:
-            listener.stop()
+            listener.stop_soon()
 
     # -- keys -------------------------------------------------------------------------
 
