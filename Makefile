@@ -37,10 +37,12 @@ redis:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    redis-server redis-tools >/dev/null; }
 
-# The examples on 127.0.0.1 with the in-memory managers: RPC on :8000, chat on :8001.
+# The examples on 127.0.0.1 with the in-memory managers: RPC on :8000, chat on :8001 (WSGI)
+# and on :8002/flex/ (ASGI, in a Starlette application).
 demo: build
 	trap 'kill 0' INT TERM EXIT; \
 	$(VPY) examples/messaging/server.py 8001 & \
+	$(VPY) examples/asgi/app.py 8002 & \
 	$(VPY) examples/hello/server.py 8000
 
 # The import contracts of pyproject.toml (the layers of docs/architecture.md), then the suite.
@@ -94,6 +96,14 @@ bench-rpc: build
 # print where the server's time goes even when the targets are met.
 bench-messaging: build memcached redis
 	$(VPY) bench/bench_messaging.py $(BENCH_ARGS)
+
+# Push at scale (bench/bench_push.py): 1,000 to 10,000 streaming, then long-polling,
+# subscribers on one server process (the ASGI channels under uvicorn beside a bare asyncio
+# ceiling, and the WSGI channels on the threaded development server), one publisher
+# broadcasting for 30 s; about a quarter of an hour.  BENCH_ARGS="--quick" for N=1,000 and 5 s.
+.PHONY: bench-push
+bench-push: build
+	$(VPY) bench/bench_push.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build amfast/ext/*.c amfast/ext/*.so amfast/ext/*.html

@@ -8,11 +8,11 @@ What it measures, on 127.0.0.1 only:
 
 1. Latency, publish to delivery, over HTTP: N subscribers (1 and 100) long-polling
    (``/longpoll``) or streaming (``/streaming``); one publisher POSTs an AsyncMessage carrying
-   its send time every ``SPACING`` seconds, after ``WARMUP`` unmeasured ones; each subscriber records arrival - send time
-   (``time.monotonic``, one clock: all clients live in this process).  Median and p99 over
-   every (message, subscriber) pair.  The server runs in a subprocess (its own GIL) under
-   amfast's threaded wsgiref server (``amfast.remoting.wsgi_server``) and under waitress.
-   The clients are asyncio, one thread: 100 subscribers cost 100 sockets, not 100 threads.
+   its send time every ``SPACING`` seconds, after ``WARMUP`` unmeasured ones; each subscriber
+   records arrival - send time (``time.monotonic``, one clock: all clients live in this
+   process).  Median and p99 over every (message, subscriber) pair.  The server runs in a
+   subprocess (its own GIL).  The clients are asyncio, one thread: 100 subscribers cost 100
+   sockets, not 100 threads.
 2. Fan-out throughput in process: ``ChannelSet.publishMessage`` then every subscriber's
    ``pollConnection`` (messages personalised for each), for 1, 100 and 1,000 subscribers,
    polled after every message ("per message") and after all of them ("batched").
@@ -37,9 +37,10 @@ the event loop).
 Targets (2 cores): in-memory managers, p99 < 20 ms with 100 streaming subscribers and
 >= 50,000 in-process deliveries/s with 1,000 subscribers; Redis managers, p99 <= 10 ms from
 a publish on process B to delivery to 100 streaming subscribers on process A, and HTTP
-fan-out over four worker processes at least the single-process in-memory figure.  With ``--profile`` (or when a target is missed) the
-in-process work of one publish fanned out to 100 streams is profiled with cProfile and the
-amfast functions that take the time are printed.
+fan-out over four worker processes at least the single-process in-memory figure.  With
+``--profile`` (or when a target is missed) the in-process work of one publish fanned out to
+100 streams is profiled with cProfile and the amfast functions that take the time are
+printed.
 """
 from __future__ import annotations
 
@@ -61,12 +62,12 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from amfast.decoder import Decoder  # noqa: E402
-from amfast.encoder import Encoder  # noqa: E402
-from amfast.remoting import Message, Packet  # noqa: E402
+from amfast.remoting.framing import FrameReader  # noqa: E402
+from harness import (DECODER, Dechunker, HttpConn, ServerProcess, flex_packet,  # noqa: E402
+                     flex_reply, free_port, print_table, read_head)
+
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
 
 TARGET_P99_MS = 20.0
@@ -153,43 +154,15 @@ def serve(kind: str, port: int, threads: int, store: str = "memory", mc: str | N
         make_server(channel_set, "127.0.0.1", port).serve_forever()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
-    def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None,
-                 prefix: str | None = None, redis_url: str | None = None):
-        self.port = free_port()
-        store_args = []
-        if store == "memcache":
-            store_args = ["--store", store, "--mc", mc, "--prefix", prefix]
-        elif store == "redis":
-            store_args = ["--store", store, "--redis", redis_url, "--prefix", prefix]
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, str(self.port), str(threads)]
-            + store_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{kind} server exited with {self.proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"{kind} server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+def start_server(kind: str, threads: int, store: str = "memory", mc: str | None = None,
+                 prefix: str | None = None, redis_url: str | None = None) -> ServerProcess:
+    port = free_port()
+    store_args = []
+    if store == "memcache":
+        store_args = ["--store", store, "--mc", mc, "--prefix", prefix]
+    elif store == "redis":
+        store_args = ["--store", store, "--redis", redis_url, "--prefix", prefix]
+    return ServerProcess([__file__, "--serve", kind, port, threads] + store_args, port, kind)
 
 
 class Servers:
@@ -203,7 +176,7 @@ class Servers:
         self.workers: list = []
         try:
             for _ in range(1 if store == "memory" else count):
-                self.workers.append(ServerProcess(kind, threads, store, mc, prefix, redis_url))
+                self.workers.append(start_server(kind, threads, store, mc, prefix, redis_url))
         except Exception:
             self.stop()
             raise
@@ -256,78 +229,6 @@ def redis_command(binary: str, port: int) -> list:
 # ============================================================================= asyncio HTTP
 
 
-class HttpConn:
-    """One HTTP/1.1 client connection, reopened when the server closes it (wsgiref)."""
-
-    def __init__(self, port: int, stats: dict):
-        self.port = port
-        self.stats = stats
-        self.reader = self.writer = None
-
-    async def _open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port,
-                                                                 limit=1 << 24)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def post(self, path: str, body: bytes,
-                   content_type: str = "application/x-amf") -> bytes:
-        for attempt in range(5):
-            try:
-                if self.writer is None:
-                    await self._open()
-                self.writer.write(
-                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-                    .encode() + body)
-                await self.writer.drain()
-                status, headers, close = await read_head(self.reader)
-                if "content-length" in headers:
-                    data = await self.reader.readexactly(int(headers["content-length"]))
-                else:
-                    data = await self.reader.read()
-                    close = True
-                if close:
-                    self.close()
-                if status != 200:
-                    raise RuntimeError(f"HTTP {status}: {data[:100]!r}")
-                return data
-            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
-                self.stats["errors"] = self.stats.get("errors", 0) + 1
-                self.stats["last_error"] = repr(exc)
-                self.close()
-                await asyncio.sleep(0.01 * (attempt + 1))
-        raise RuntimeError(f"POST {path} failed 5 times: {self.stats.get('last_error')}")
-
-
-async def read_head(reader) -> tuple:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    version, status = lines[0].split()[:2]
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    close = version == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
-    return int(status), headers, close
-
-
-ENCODER, DECODER = Encoder(), Decoder()
-
-
-def flex_packet(message) -> bytes:
-    return ENCODER.encode_packet(Packet(Packet.FLASH_9, [], [Message("null", "/1", [message])]),
-                                 amf3=True)
-
-
-def flex_reply(raw: bytes):
-    return DECODER.decode_packet(raw).messages[0].body
-
-
 async def subscribe(conn: HttpConn, path: str) -> str:
     command = CommandMessage(operation=CommandMessage.SUBSCRIBE_OPERATION, destination="chat",
                              headers={"DSId": "nil", CommandMessage.MESSAGING_VERSION: 1})
@@ -372,42 +273,25 @@ class Stream:
         status, headers, _ = await read_head(self.reader)
         if status != 200:
             raise RuntimeError(f"stream open: HTTP {status}")
-        self.chunked = "chunked" in headers.get("transfer-encoding", "")
-        self.transport_buf = b""
-        self.body_buf = b""
+        self.dechunker = Dechunker() if "chunked" in headers.get("transfer-encoding", "") \
+            else None
+        self.frames = FrameReader()
+        self.pending: list = []
         await self._frame()  # the "open" acknowledgement
 
-    async def _more(self) -> float:
-        data = await self.reader.read(1 << 16)
-        now = time.monotonic()
-        if not data:
-            raise ConnectionError("stream ended")
-        if not self.chunked:
-            self.body_buf += data
-            return now
-        self.transport_buf += data
-        while True:
-            head, sep, rest = self.transport_buf.partition(b"\r\n")
-            if not sep:
-                break
-            size = int(head.split(b";")[0], 16)
-            if len(rest) < size + 2:
-                break
-            self.body_buf += rest[:size]
-            self.transport_buf = rest[size + 2:]
-        return now
-
     async def _frame(self):
-        now = time.monotonic()
-        while True:
-            self.body_buf = self.body_buf.lstrip(b"\0")
-            head, sep, rest = self.body_buf.partition(b"\r\n")
-            if sep:
-                length = int(head, 16)
-                if len(rest) >= length + 2:
-                    self.body_buf = rest[length + 2:]
-                    return now, DECODER.decode(rest[:length], amf3=True)
-            now = await self._more()
+        """The next frame's message and when its bytes arrived."""
+        while not self.pending:
+            data = await self.reader.read(1 << 16)
+            now = time.monotonic()
+            if not data:
+                raise ConnectionError("stream ended")
+            if self.dechunker is not None:
+                data = self.dechunker.feed(data)
+            self.pending += [(now, item) for item in self.frames.feed(data)
+                             if isinstance(item, bytes)]
+        arrived, raw = self.pending.pop(0)
+        return arrived, DECODER.decode(raw, amf3=True)
 
     async def run(self, expected: int) -> None:
         while self.count < expected:
@@ -685,15 +569,10 @@ class Table:
             missed.append(f"{measure} ({text})")
 
     def print(self) -> None:
-        header = ["measure"] + self.stores + ["target"]
         lines = [[m] + [cells.get(s, "") for s in self.stores] + [self.targets.get(m, "")]
                  for m, cells in self.rows.items()]
-        width = [max(len(line[i]) for line in lines + [header]) for i in range(len(header))]
         print()
-        for n, line in enumerate([header] + lines):
-            print("| " + " | ".join(c.ljust(w) for c, w in zip(line, width)) + " |")
-            if n == 0:
-                print("|" + "|".join("-" * (w + 2) for w in width) + "|")
+        print_table(tuple(["measure"] + self.stores + ["target"]), lines)
         print()
 
 

@@ -50,13 +50,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import ROOT, ServerProcess, cpu_seconds, free_port  # noqa: E402
 
 PYAMF_CYTHON = ROOT / "bench" / ".py3amf-cython"
 SERVERS = ("bare", "amfast", "amfast-pyamf", "py3amf")
@@ -222,58 +222,17 @@ def pyamf_flavour(env: dict) -> str:
         return "unknown"
 
 
-class ServerProcess:
-    def __init__(self, kind: str):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.kind = kind
-        self.path = PATHS[kind]
-        self.env = dict(os.environ)
-        if kind in ("py3amf", "amfast-pyamf") and (PYAMF_CYTHON / "cpyamf").is_dir():
-            self.env["PYTHONPATH"] = os.pathsep.join(
-                [str(PYAMF_CYTHON)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-        # stderr goes to a file: waitress logs a warning whenever its task queue is not
-        # empty, and a pipe nobody reads would fill up and freeze the server.
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, str(self.port)], env=self.env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log, cwd=ROOT)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                err = self.log.read().decode(errors="replace")
-                raise RuntimeError(f"{self.kind} server exited with {self.proc.returncode}:"
-                                   f" {err[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"{self.kind} server did not start in {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), 0.0 where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
+def start_server(kind: str) -> ServerProcess:
+    """This script serving ``kind`` in a subprocess (``--serve``), on a free port."""
+    env = dict(os.environ)
+    if kind in ("py3amf", "amfast-pyamf") and (PYAMF_CYTHON / "cpyamf").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(PYAMF_CYTHON)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    port = free_port()
+    server = ServerProcess([__file__, "--serve", kind, port], port, kind, timeout=30.0,
+                           env=env)
+    server.kind, server.path, server.env = kind, PATHS[kind], env
+    return server
 
 
 # ============================================================================= the client
@@ -452,10 +411,10 @@ def main() -> None:
     import waitress  # noqa: F401  (fail early when it is missing)
 
     began = time.monotonic()
-    servers = {kind: ServerProcess(kind) for kind in SERVERS}
+    servers: dict = {}
     try:
-        for server in servers.values():
-            server.wait_ready()
+        for kind in SERVERS:
+            servers[kind] = start_server(kind)
         flavour = pyamf_flavour(servers["py3amf"].env)
         LABELS["py3amf"] = f"py3amf ({flavour})"
 
@@ -487,7 +446,7 @@ def main() -> None:
                     if run == 0:  # warm-up
                         measure(server.port, request, reply_lens[kind, payload], conc,
                                 min(0.3, args.duration))
-                    cpu_before = cpu_seconds(server.proc.pid)
+                    cpu_before = cpu_seconds(server.pid)
                     try:
                         rate, calls = measure(server.port, request, reply_lens[kind, payload],
                                               conc, args.duration)
@@ -497,7 +456,7 @@ def main() -> None:
                     samples[kind, (payload, conc)].append(rate)
                     if calls:
                         cpu[kind, (payload, conc)].append(
-                            (cpu_seconds(server.proc.pid) - cpu_before) / calls * 1e6)
+                            (cpu_seconds(server.pid) - cpu_before) / calls * 1e6)
             print(f"  run {run + 1}/{args.runs} done ({time.monotonic() - began:.0f} s)",
                   flush=True)
     finally:

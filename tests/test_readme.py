@@ -43,3 +43,21 @@ def test_readme_examples_run_in_order(readme_servers, capsys):
             pytest.fail(f"README block {index} failed: {exc!r}\n{block}")
     out = capsys.readouterr().out
     assert "hello\nhello\n" in out
+
+
+def test_readme_asgi_example_serves_under_uvicorn():
+    pytest.importorskip("uvicorn")
+    from amfast.remoting.client import RemotingService
+    from tests.support.servers import RunningServer
+
+    [block] = [b for b in BLOCKS if "AsgiChannelSet()" in b]
+    namespace = {"__name__": "asgi_server"}
+    exec(compile(block, f"{README.name} ASGI block", "exec"), namespace)
+    server = RunningServer("uvicorn", namespace["channel_set"])
+    try:
+        client = RemotingService(server.url("/amf"), timeout=10)
+        assert client.call("ExampleService.echo", "hi") == "hi"
+        assert client.remote_call("ExampleService", "echo", "hi") == "hi"
+        client.close()
+    finally:
+        server.stop()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
+import functools
 import os
 from typing import Any, Awaitable, Callable
 
@@ -31,7 +33,7 @@ from amfast.remoting.connection import Connection
 from amfast.remoting.dispatch import PendingReply
 from amfast.remoting.notifier import AsyncWaiter
 from amfast.remoting.streaming import StreamingHttpChannel
-from amfast.remoting.waiting import Steps, run_async
+from amfast.remoting.waiting import Steps, StepsHub, run_async
 
 __all__ = ["AsgiChannelSet", "AsgiChannel", "StreamingAsgiChannel"]
 
@@ -88,6 +90,7 @@ class AsgiChannelSet(ChannelSet):
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         #: The requests being answered now, so that shutdown can wait for them.
         self._active: set[asyncio.Task] = set()
+        self._stalls = _StallWatch()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -120,13 +123,16 @@ class AsgiChannelSet(ChannelSet):
         return self._pool
 
     async def runBlocking(self, func: Callable, *args: Any) -> Any:
-        """``func(*args)`` in a worker thread (targets, stores that do network I/O)."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool(), func, *args)
+        """``func(*args)`` in a worker thread (targets, stores that do network I/O), in a
+        copy of the request's context (its context variables are the request's)."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool(), functools.partial(context.run, func, *args))
 
     async def callStore(self, func: Callable, *args: Any) -> Any:
         """A store call made while a poll or stream waits: here for the in-memory
         managers, in a worker thread for the others."""
-        if self.subscription_manager.blocking or self.connection_manager.blocking:
+        if self.storesBlock():
             return await self.runBlocking(func, *args)
         return func(*args)
 
@@ -145,15 +151,24 @@ class AsgiChannelSet(ChannelSet):
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.closing = False
-                if not self.started:
-                    self.started = True
-                    await self.subscription_manager.startAsync(self.notifier)
+                await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def startup(self) -> None:
+        """Start what the managers run in the background, on this loop.
+
+        The lifespan startup calls it; an application that mounts the channel set (a
+        Starlette ``Mount`` passes no lifespan events on) calls it from its own lifespan,
+        with ``shutdown`` at the end.
+        """
+        self.closing = False
+        if not self.started:
+            self.started = True
+            await self.subscription_manager.startAsync(self.notifier)
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Answer held polls, end streams (DISCONNECT), wait for them, stop the managers'
@@ -171,36 +186,74 @@ class AsgiChannelSet(ChannelSet):
             self._pool = None
 
     async def drive(self, steps: Steps, listen: tuple, receive: Receive,
-                   write: Callable[[bytes], Awaitable[Any]] | None = None) -> Any:
-        """Drive the steps of a held poll or stream, woken by notifications for ``listen``.
+                    write: Callable[[bytes], Awaitable[Any]] | None = None) -> Any:
+        """Drive the steps of a held poll or stream, woken by notifications for ``listen``;
+        what they return.
 
-        A client that goes away, or a server that cancels the request, stops them:
-        they end properly (``waiting.Stopping``) and the result is None when the
-        client is gone.
+        A client that goes away, or a server that gives up on the request (uvicorn
+        cancels it when its graceful shutdown times out), stops them: they end properly
+        (``waiting.Stopping``: a poll is answered, a stream writes its DISCONNECT);
+        ``ClientGone`` when nobody is left to answer.
         """
+        task = asyncio.current_task()
         waiter = AsyncWaiter()
-        with self.notifier.listening(listen, waiter):
-            held = asyncio.ensure_future(run_async(steps, waiter, write, self.callStore))
-            self._active.add(held)
-            gone = asyncio.ensure_future(_disconnected(receive))
-            try:
-                await asyncio.wait((held, gone), return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                # The server stops (uvicorn's graceful shutdown timed out): end properly.
-                pass
-            finally:
-                gone.cancel()
-                self._active.discard(held)
-            if not held.done():
-                held.cancel()
-                await asyncio.wait((held,), timeout=STOP_TIMEOUT)
-            if gone.done() and not gone.cancelled() or not held.done() or held.cancelled():
-                return None
-            return held.result()
+        # One task per held request watches for the client leaving.
+        gone = asyncio.ensure_future(_disconnected(receive))
+        gone.add_done_callback(lambda _: waiter.stop())
+        self._active.add(task)
+        try:
+            with self.notifier.listening(listen, waiter):
+                result = await run_async(steps, waiter, write, self.callStore)
+        finally:
+            gone.cancel()
+            self._active.discard(task)
+        if gone.done() and not gone.cancelled():
+            raise ClientGone()
+        return result
 
 
 #: How long steps told to stop may take to end (write their last frame).
 STOP_TIMEOUT = 5.0
+
+
+class ClientGone(Exception):
+    """The client of a held request went away, or stopped reading its stream."""
+
+
+class _StallWatch:
+    """Ends the streams whose client stopped reading: one timer for all of them.
+
+    A write waits when the server's buffer for the connection is full (uvicorn: 64 KiB),
+    which bounds what a stream may have pending; a write that waited longer than its
+    stream's limit gets the stream's task cancelled, and the stream ends.
+    """
+
+    #: How often writes are looked at (s).
+    TICK = 0.25
+
+    def __init__(self):
+        self._writing: dict[asyncio.Task, tuple] = {}
+        self.stalled: set[asyncio.Task] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def begin(self, task: asyncio.Task, limit: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._writing[task] = (loop.time(), limit)
+        if self._handle is None:
+            self._handle = loop.call_later(self.TICK, self._check, loop)
+
+    def end(self, task: asyncio.Task) -> None:
+        self._writing.pop(task, None)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, (since, limit) in list(self._writing.items()):
+            if now - since > limit:
+                del self._writing[task]
+                self.stalled.add(task)
+                task.add_done_callback(self.stalled.discard)
+                task.cancel()
+        self._handle = loop.call_later(self.TICK, self._check, loop) if self._writing else None
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -255,11 +308,15 @@ class AsgiChannel(HttpChannel):
             packet = self.decodeRequest(raw)
         if isinstance(packet, HttpAnswer):
             return packet
-        answer = await channel_set.runBlocking(self._dispatchAndAnswer, packet, scope)
+        if channel_set.storesBlock() or channel_set.broker.blocks(packet):
+            answer = await channel_set.runBlocking(self._dispatchAndAnswer, packet, scope)
+        else:  # nothing that blocks: answered on the loop, no thread hop
+            answer = self._dispatchAndAnswer(packet, scope)
         if isinstance(answer, PendingReply):
-            reply = await channel_set.drive(answer.steps(), answer.listen, receive)
-            if reply is None:
-                return None  # the client went away: nobody to answer
+            try:
+                reply = await channel_set.drive(answer.steps(), answer.listen, receive)
+            except ClientGone:
+                return None  # nobody to answer
             answer = self.answerReply(reply, packet)
         return answer
 
@@ -285,10 +342,14 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
     def __init__(self, name: str, max_connections: int = -1, endpoint=None,
                  wait_interval: int = 0, heart_interval: int = 30000, poll_interval: int = 500,
                  max_body_size: int = HttpChannel.DEFAULT_MAX_BODY_SIZE,
-                 max_streams: int = 10000, idle_timeout: int = 0):
+                 max_streams: int = 10000, idle_timeout: int = 0, write_timeout: int = 10000):
         StreamingHttpChannel.__init__(self, name, max_connections, endpoint, wait_interval,
                                       heart_interval, poll_interval, max_body_size, max_streams,
                                       idle_timeout)
+        #: How long (ms) a write may wait for a client that stopped reading before its
+        #: stream ends (what is pending is bounded by the server's write buffer).
+        self.write_timeout = write_timeout
+        self._hub: StepsHub | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         command = query_param(scope, "command")
@@ -306,17 +367,76 @@ class StreamingAsgiChannel(AsgiChannel, StreamingHttpChannel):
         await self.openStream(opened, receive, send)
 
     async def openStream(self, connection: Connection, receive: Receive, send: Send) -> None:
-        async def write(raw: bytes) -> None:
-            await send({"type": "http.response.body", "body": raw, "more_body": True})
-
+        """Send the stream: on this loop's hub (one callback drives every ready stream)
+        when the stores never block, else as a held request with a task of its own."""
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", self.CONTENT_TYPE.encode("ascii")),
                 (b"cache-control", b"no-cache")]})
-            await self.channel_set.drive(self.stream(connection), (connection.id,), receive,
-                                        write)
+            if self.channel_set.storesBlock():
+                await self.channel_set.drive(self.stream(connection), (connection.id,),
+                                             receive, self._writer(send))
+            else:
+                await self._streamOnHub(connection, receive, send)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError as exc:
-            amfast.logger.info("stream of %r: the client went away (%s)", connection, exc)
+        except ClientGone:
+            amfast.logger.info("stream of %r ends: its client went away or stopped reading",
+                               connection)
         finally:
             self.releaseStream(connection)
+
+    def _writer(self, send: Send) -> Callable[[bytes], Awaitable[None]]:
+        """A stream's writes for ``drive``: one that waits longer than ``write_timeout``
+        for its client ends the stream."""
+        stalls = self.channel_set._stalls
+        limit = self.write_timeout / 1000
+
+        async def write(raw: bytes) -> None:
+            task = asyncio.current_task()
+            if task in stalls.stalled:
+                raise ClientGone()  # it does not read: write no more
+            stalls.begin(task, limit)
+            try:
+                await send({"type": "http.response.body", "body": raw, "more_body": True})
+            finally:
+                stalls.end(task)
+
+        return write
+
+    async def _streamOnHub(self, connection: Connection, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        if self._hub is None or self._hub.loop is not loop:
+            stalls, limit = self.channel_set._stalls, self.write_timeout / 1000
+
+            def pending(task: asyncio.Task) -> None:  # a write waits for its client
+                stalls.begin(task, limit)
+                task.add_done_callback(stalls.end)
+
+            self._hub = StepsHub(loop, pending)
+        hub = self._hub
+        stream = hub.open(self.stream(connection), lambda raw: send(
+            {"type": "http.response.body", "body": raw, "more_body": True}))
+        task = asyncio.current_task()
+        self.channel_set._active.add(task)
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            with self.channel_set.notifier.listening((connection.id,), stream):
+                hub.start(stream)
+                try:
+                    await asyncio.wait((stream.done, gone),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    # The server gives up (shutdown): the stream writes its DISCONNECT.
+                    stream.stop()
+                    await asyncio.wait((stream.done,), timeout=STOP_TIMEOUT)
+                if not stream.done.done():  # the client went away
+                    stream.stop()
+                    await asyncio.wait((stream.done,), timeout=STOP_TIMEOUT)
+        finally:
+            gone.cancel()
+            self.channel_set._active.discard(task)
+        error = stream.done.exception() if stream.done.done() else OSError("stuck")
+        if gone.done() and not gone.cancelled() or isinstance(error, OSError):
+            raise ClientGone()
+        if error is not None:
+            raise error

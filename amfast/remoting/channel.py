@@ -202,6 +202,16 @@ class ChannelSet:
         self.publishMessage(msg)
         return msg
 
+    def storesBlock(self) -> bool:
+        """Whether the managers' calls may wait on the network."""
+        return self.subscription_manager.blocking or self.connection_manager.blocking
+
+    def publishBlocks(self) -> bool:
+        """Whether publishing may block: a store that waits on the network, or a
+        ``publishMessage`` a subclass replaced."""
+        return self.subscription_manager.blocking or \
+            type(self).publishMessage is not ChannelSet.publishMessage
+
     def notifyConnection(self, connection_id: str) -> None:
         """Wake the requests of this process waiting for the connection's messages."""
         self.notifier.notify(connection_id)

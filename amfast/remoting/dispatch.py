@@ -127,6 +127,34 @@ class MessageBroker:
             reply.messages.append(answer)
         return PendingReply(reply, parts) if parts else reply
 
+    def blocks(self, packet: Packet) -> bool:
+        """Whether answering ``packet`` may run a target that blocks (``Target.blocking``),
+        stores aside: headers run user code; a publish blocks as the channel set's
+        ``publishBlocks()`` says."""
+        if packet.headers:
+            return True
+        mapper = self.channel_set.service_mapper
+        for message in packet.messages:
+            if not message.is_flex_msg:
+                service_name, _, method = (message.target or "").rpartition(".")
+                target = (mapper.getTarget(service_name, method) if service_name
+                          else mapper.default_service.getTarget(method))
+            else:
+                flex = message.body[0]
+                if isinstance(flex, CommandMessage):
+                    target = mapper.command_service.getTarget(flex.operation)
+                elif isinstance(flex, RemotingMessage):
+                    target = mapper.getTarget(flex.destination, flex.operation)
+                elif isinstance(flex, AsyncMessage):
+                    if self.channel_set.publishBlocks():
+                        return True
+                    target = None
+                else:
+                    target = None
+            if target is not None and target.blocking:
+                return True
+        return False
+
     def invokeHeaders(self, packet: Packet) -> None:
         """Run the header target named like each header (unknown required headers fail)."""
         header_service = self.channel_set.service_mapper.packet_header_service
@@ -245,3 +273,4 @@ class MessageBroker:
 
 def _then(steps: Steps, finish: Callable[[Any], Any]) -> Steps:
     return finish((yield from steps))
+

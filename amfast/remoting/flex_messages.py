@@ -6,6 +6,8 @@ does.  Importing this module maps the messages' classes in every ClassDefMapper.
 from __future__ import annotations
 
 import copy
+import os
+import random
 import time
 import traceback
 import uuid
@@ -18,8 +20,21 @@ from amfast.class_def.as_types import AsError
 from amfast.remoting.errors import FlexMessageError, SecurityError
 
 
+# Message ids need to be unique, not secret (connection ids are the secret ones): a fast
+# generator seeded from the OS, reseeded in every forked worker so that no two share ids.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+
+
 def _new_id() -> str:
-    return str(uuid.uuid4()).upper()
+    """A random (version 4) UUID in upper case, as Flex writes message ids."""
+    bits = _ids.getrandbits(128) & _UUID4_MASK | _UUID4_BITS
+    text = "%032X" % bits
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID4_BITS = (0x4 << 76) | (0x2 << 62)
 
 
 def _now_ms() -> int:

@@ -18,7 +18,8 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["Notifier", "ThreadWaiter", "AsyncWaiter", "CallbackWaiter"]
+__all__ = ["Notifier", "ThreadWaiter", "LoopWaiter", "AsyncWaiter", "CallbackWaiter",
+           "loop_clock"]
 
 
 class ThreadWaiter:
@@ -57,7 +58,7 @@ class _LoopClock:
         self._armed: int | None = None
         self._handle: asyncio.TimerHandle | None = None
 
-    def add(self, waiter: "AsyncWaiter", deadline: float) -> int:
+    def add(self, waiter: "LoopWaiter", deadline: float) -> int:
         key = math.ceil(deadline / self.GRAIN)
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -68,7 +69,7 @@ class _LoopClock:
         bucket.add(waiter)
         return key
 
-    def discard(self, waiter: "AsyncWaiter", key: int) -> None:
+    def discard(self, waiter: "LoopWaiter", key: int) -> None:
         bucket = self._buckets.get(key)
         if bucket is not None:
             bucket.discard(waiter)
@@ -96,24 +97,32 @@ _clocks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClock]" = \
     weakref.WeakKeyDictionary()
 
 
-class AsyncWaiter:
-    """Suspends a coroutine until woken or a timeout passes; made on the loop it waits on.
+def loop_clock(loop: asyncio.AbstractEventLoop) -> _LoopClock:
+    """The one clock of ``loop``."""
+    clock = _clocks.get(loop)
+    if clock is None:
+        clock = _clocks[loop] = _LoopClock(loop)
+    return clock
 
-    Timeouts share one timer per loop (``_LoopClock``): a wait may last up to
-    ``_LoopClock.GRAIN`` longer than asked.
-    """
 
-    __slots__ = ("_loop", "_thread", "_clock", "_future", "_woken", "__weakref__")
+class LoopWaiter:
+    """A waiter of an event loop: woken on its loop from any thread; timeouts kept by the
+    loop's one clock.  Subclasses say what waking (``_set``) and a passed deadline
+    (``_expire``) do."""
 
-    def __init__(self):
-        self._loop = asyncio.get_running_loop()
+    __slots__ = ("_loop", "_thread", "_clock", "stopped", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+        self._loop = asyncio.get_running_loop() if loop is None else loop
         self._thread = threading.get_ident()
-        clock = _clocks.get(self._loop)
-        if clock is None:
-            clock = _clocks[self._loop] = _LoopClock(self._loop)
-        self._clock = clock
-        self._future: asyncio.Future | None = None
-        self._woken = False
+        self._clock = loop_clock(self._loop)
+        #: Set by ``stop``: the steps waiting here are to end now (properly).
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Tell the steps that wait here to end now (on this waiter's loop)."""
+        self.stopped = True
+        self._set()
 
     def wake(self) -> None:
         if threading.get_ident() == self._thread:
@@ -123,6 +132,27 @@ class AsyncWaiter:
                 self._loop.call_soon_threadsafe(self._set)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
+
+    def _set(self) -> None:
+        raise NotImplementedError
+
+    def _expire(self) -> None:
+        raise NotImplementedError
+
+
+class AsyncWaiter(LoopWaiter):
+    """Suspends a coroutine until woken or a timeout passes; made on the loop it waits on.
+
+    Timeouts share one timer per loop (``_LoopClock``): a wait may last up to
+    ``_LoopClock.GRAIN`` longer than asked.
+    """
+
+    __slots__ = ("_future", "_woken")
+
+    def __init__(self):
+        LoopWaiter.__init__(self)
+        self._future: asyncio.Future | None = None
+        self._woken = False
 
     def _set(self) -> None:
         future = self._future
@@ -138,7 +168,7 @@ class AsyncWaiter:
 
     async def wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for a wake-up (one already received counts)."""
-        if self._woken:
+        if self._woken or self.stopped:
             self._woken = False
             return
         future = self._future = self._loop.create_future()
@@ -160,6 +190,28 @@ class CallbackWaiter:
 
     def wake(self) -> None:
         self.func()
+
+
+def _wake(waiters: Iterable[Any]) -> None:
+    """Wake waiters; asyncio waiters of another thread's loop in one call per loop (a
+    publish made in a worker thread may wake thousands of streams)."""
+    foreign: dict = {}
+    here = threading.get_ident()
+    for waiter in waiters:
+        if isinstance(waiter, LoopWaiter) and waiter._thread != here:
+            foreign.setdefault(waiter._loop, []).append(waiter)
+        else:
+            waiter.wake()
+    for loop, batch in foreign.items():
+        try:
+            loop.call_soon_threadsafe(_set_all, batch)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _set_all(waiters: list) -> None:
+    for waiter in waiters:
+        waiter._set()
 
 
 class Notifier:
@@ -202,21 +254,18 @@ class Notifier:
         """Wake every waiter of this connection."""
         with self._lock:
             waiters = tuple(self._waiters.get(connection_id, ()))
-        for waiter in waiters:
-            waiter.wake()
+        _wake(waiters)
 
     def notifyMany(self, connection_ids: Iterable[str]) -> None:
         with self._lock:
             waiters = [w for i in connection_ids for w in self._waiters.get(i, ())]
-        for waiter in waiters:
-            waiter.wake()
+        _wake(waiters)
 
     def notifyAll(self) -> None:
         """Wake every waiter (the server is shutting down, the store came back...)."""
         with self._lock:
             waiters = [w for ws in self._waiters.values() for w in ws]
-        for waiter in waiters:
-            waiter.wake()
+        _wake(waiters)
 
     def waiting(self) -> int:
         """How many connections have a waiter."""

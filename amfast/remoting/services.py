@@ -7,13 +7,21 @@ default service (NetConnection targets without a service name).
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Iterator
 
 from amfast.remoting import targets
 
 
 class Target:
-    """Something a client can invoke; ``secure`` targets need an authenticated caller."""
+    """Something a client can invoke; ``secure`` targets need an authenticated caller.
+
+    ``blocking``: whether ``invoke`` may block (on I/O, a lock, a long computation).
+    The ASGI channel set calls a packet's targets on its event loop when none of them
+    blocks (nor its stores), in a worker thread otherwise.
+    """
+
+    blocking = True
 
     def __init__(self, name: Any, secure: bool = False):
         self.name = name
@@ -46,6 +54,8 @@ class CallableTarget(Target):
     def __init__(self, callable_: Callable, name: Any, secure: bool = False):
         Target.__init__(self, name, secure)
         self.callable = callable_
+        # Calling a coroutine function only makes the coroutine: it is awaited later.
+        self.blocking = not inspect.iscoroutinefunction(callable_)
 
     def invoke(self, packet: Any, msg: Any, args: Any) -> Any:
         return self.callable(*args)

@@ -285,21 +285,28 @@ class MemorySubscriptionManager(SubscriptionManager):
             return list(self._by_topic.get(msg.destination, ()))
 
     def collectMessages(self, connection_id: str) -> list:
-        found = []
+        found: list = []
         with self._lock:
             subscriptions = self._by_connection.get(connection_id)
             if not subscriptions:
                 return found
-            now = self.now()
+            now = None
             # A Consumer gets a message once even when several of its subscriptions accept it.
             delivered = set() if len(subscriptions) > 1 else None
             for subscription in subscriptions.values():
                 log = self._logs.get(subscription.topic)
-                if log is None or subscription.cursor >= log.next_seq:
+                if log is None:
                     continue
-                self._prune(log, now)
-                entries, first = log.entries, log.first_seq
-                for seq in range(max(subscription.cursor, first), log.next_seq):
+                entries = log.entries
+                end = log.first_seq + len(entries)
+                if subscription.cursor >= end:
+                    continue
+                if now is None:
+                    now = self.now()
+                if entries and entries[0][0] <= now:
+                    self._prune(log, now)
+                first = log.first_seq
+                for seq in range(max(subscription.cursor, first), end):
                     expires, msg = entries[seq - first]
                     if expires <= now or not subscription.accepts(msg):
                         continue
@@ -309,7 +316,7 @@ class MemorySubscriptionManager(SubscriptionManager):
                             continue
                         delivered.add(once)
                     found.append((subscription.client_id, msg))
-                subscription.cursor = log.next_seq
+                subscription.cursor = end
         return found
 
     @staticmethod

@@ -192,6 +192,7 @@ def poll_reply(channel: Any, command: CommandMessage, messages: list | PollRefus
 def map_built_ins(mapper: Any, target_class: type) -> None:
     """Map the Credentials header target and the command targets into ``mapper``."""
     mapper.packet_header_service.mapTarget(target_class(nc_auth, CREDENTIALS_HEADER))
+    # Only LOGIN runs user code (checkCredentials); the others touch the stores only.
     for operation, func in (
             (CommandMessage.CLIENT_PING_OPERATION, client_ping),
             (CommandMessage.LOGIN_OPERATION, login_operation),
@@ -201,5 +202,7 @@ def map_built_ins(mapper: Any, target_class: type) -> None:
             (CommandMessage.UNSUBSCRIBE_OPERATION, unsubscribe_operation),
             (CommandMessage.MULTI_SUBSCRIBE_OPERATION, multi_subscribe_operation),
             (CommandMessage.POLL_OPERATION, poll_operation)):
-        mapper.command_service.mapTarget(target_class(func, operation))
+        target = target_class(func, operation)
+        target.blocking = operation == CommandMessage.LOGIN_OPERATION
+        mapper.command_service.mapTarget(target)
 

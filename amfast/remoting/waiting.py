@@ -11,11 +11,13 @@ it yields what it needs and the transport's driver provides it.
   sent back into the generator.
 
 ``iterate`` and ``run`` drive the steps in a thread (WSGI: a ``ThreadWaiter``
-blocks it); ``run_async`` on an event loop (ASGI: an ``AsyncWaiter`` awaits).
+blocks it); ``run_async`` on an event loop (ASGI: an ``AsyncWaiter`` awaits); a
+``StepsHub`` drives the steps of many streams on one loop without a task switch per
+delivery (ASGI streams when the stores never block).
 The value the generator returns is the driver's result.  When an event loop
 driver is cancelled (the server is stopping, the client went away), ``Stopping``
 is thrown into the steps at their wait, so that they can end properly (a held
-poll answers, a stream writes its DISCONNECT frame) before the cancellation goes on.
+poll answers, a stream writes its DISCONNECT frame).
 """
 from __future__ import annotations
 
@@ -23,7 +25,10 @@ import asyncio
 import time
 from typing import Any, Awaitable, Callable, Generator
 
-__all__ = ["wait_for_messages", "iterate", "run", "run_async", "Call", "Stopping", "Steps"]
+from amfast.remoting.notifier import LoopWaiter
+
+__all__ = ["wait_for_messages", "iterate", "run", "run_async", "Call", "Stopping", "Steps",
+           "StepsHub", "HubStream"]
 
 #: A generator of effects (float: wait; bytes: write; Call; awaitable) returning a result.
 Steps = Generator[Any, Any, Any]
@@ -125,38 +130,204 @@ async def run_async(steps: Steps, waiter: Any,
     suspends, ``await write(raw)`` sends, ``await call(func, *args)`` runs a Call
     (by default right here).
 
-    Cancelled, it throws ``Stopping`` into the steps and drives them to their end
-    (waits no longer wait) before the cancellation goes on.
+    When ``waiter.stopped`` is set (``AsyncWaiter.stop``), or the task is cancelled
+    (a server giving up on the request), ``Stopping`` is thrown into the steps at their
+    wait, and their result is returned as usual: a held poll is answered, a stream
+    writes its DISCONNECT.  A caller tells a cancellation by
+    ``asyncio.current_task().cancelling()``; a second cancellation goes on at once.
     """
     value: Any = None
     error: BaseException | None = None
-    cancelled: asyncio.CancelledError | None = None
+    cancelled = False
     try:
         while True:
             try:
                 effect = steps.send(value) if error is None else steps.throw(error)
             except StopIteration as stop:
-                if cancelled is not None:
-                    raise cancelled
                 return stop.value
             value = error = None
             try:
                 if isinstance(effect, float):
-                    if cancelled is not None:
+                    if cancelled or waiter.stopped:
                         raise Stopping()
                     await waiter.wait(effect)
+                    if waiter.stopped:
+                        raise Stopping()
                 elif isinstance(effect, bytes):
                     await write(effect)
                 elif isinstance(effect, Call):
                     value = await call(effect.func, *effect.args)
                 else:
                     value = await effect
-            except asyncio.CancelledError as exc:
-                if cancelled is not None:
+            except asyncio.CancelledError:
+                if cancelled:
                     raise
-                cancelled = exc
+                cancelled = True
                 error = Stopping()
             except Exception as exc:
                 error = exc
     finally:
         steps.close()
+
+
+class _Continued:
+    """Awaiting it finishes a coroutine that was started by hand and suspended on
+    ``yielded`` (a future): the task awaiting it stands in for the one it never had."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Any, yielded: Any):
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        yielded = self.yielded
+        while True:
+            error: BaseException | None = None
+            value = None
+            try:
+                value = yield yielded
+            except BaseException as exc:  # the task was cancelled: so is the coroutine
+                error = exc
+            try:
+                yielded = self.coro.throw(error) if error is not None else \
+                    self.coro.send(value)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def _continued(coro: Any, yielded: Any) -> Any:
+    return await _Continued(coro, yielded)
+
+
+class HubStream(LoopWaiter):
+    """The steps of one stream in a ``StepsHub``; the waiter to register for its
+    notifications.  ``done`` resolves to what the steps return (or their error)."""
+
+    __slots__ = ("hub", "steps", "write", "done", "state", "woken", "key")
+
+    def __init__(self, hub: "StepsHub", steps: Steps, write: Callable[[bytes], Any]):
+        LoopWaiter.__init__(self, hub.loop)
+        self.hub = hub
+        self.steps = steps
+        self.write = write
+        self.done = hub.loop.create_future()
+        #: "ready", "running", "waiting", "writing" or "done".
+        self.state = "ready"
+        self.woken = False
+        self.key: int | None = None
+
+    def _set(self) -> None:
+        if self.state == "waiting":
+            self._clock.discard(self, self.key)
+            self.hub.ready(self)
+        elif self.state in ("running", "writing", "ready"):
+            self.woken = True
+
+    def _expire(self) -> None:
+        if self.state == "waiting":
+            self.hub.ready(self)
+
+
+class StepsHub:
+    """Drives the steps of many streams on one event loop, in one place.
+
+    ``run_async`` gives each held request a task of its own, woken through a future: with
+    thousands of streams a delivery then costs a task switch each.  A hub keeps the
+    streams itself: a notification marks a stream ready (no future), one callback drives
+    every ready stream to its next wait, and the loop's clock keeps their deadlines.  A
+    write is the coroutine ``write(raw)`` run at once; one that must wait (the client reads
+    slowly: flow control) is finished by a task of its own (``pending(task)`` is told
+    about it), and its stream goes on when it is done.  ``Call`` effects are made right
+    there: a hub is for stores that never block.  Steps that await something get a
+    ``TypeError`` thrown in.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 pending: Callable[[asyncio.Task], None] | None = None):
+        self.loop = loop
+        self.pending = pending
+        self._ready: list[HubStream] = []
+        self._scheduled = False
+
+    def open(self, steps: Steps, write: Callable[[bytes], Any]) -> HubStream:
+        """A stream for ``steps`` (register it with the notifier, then ``start`` it)."""
+        return HubStream(self, steps, write)
+
+    def start(self, stream: HubStream) -> None:
+        self.ready(stream)
+
+    def ready(self, stream: HubStream) -> None:
+        stream.state = "ready"
+        self._ready.append(stream)
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        ready, self._ready = self._ready, []
+        for stream in ready:
+            if stream.state == "ready":
+                self._advance(stream)
+
+    def _advance(self, stream: HubStream, value: Any = None,
+                 error: BaseException | None = None) -> None:
+        stream.state = "running"
+        steps = stream.steps
+        while True:
+            try:
+                effect = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                return self._finish(stream, stop.value, None)
+            except BaseException as exc:
+                return self._finish(stream, None, exc)
+            value = error = None
+            if isinstance(effect, float):
+                if stream.stopped:
+                    error = Stopping()
+                elif stream.woken:
+                    stream.woken = False
+                else:
+                    stream.state = "waiting"
+                    stream.key = stream._clock.add(stream, self.loop.time() + effect)
+                    return None
+            elif isinstance(effect, bytes):
+                coro = stream.write(effect)
+                try:
+                    yielded = coro.send(None)
+                except StopIteration:
+                    continue
+                except Exception as exc:
+                    error = exc
+                    continue
+                stream.state = "writing"
+                task = asyncio.ensure_future(_continued(coro, yielded))
+                if self.pending is not None:
+                    self.pending(task)
+                task.add_done_callback(lambda done, s=stream: self._written(s, done))
+                return None
+            elif isinstance(effect, Call):
+                try:
+                    value = effect.func(*effect.args)
+                except Exception as exc:
+                    error = exc
+            else:
+                error = TypeError("steps driven by a hub await nothing")
+
+    def _written(self, stream: HubStream, task: asyncio.Task) -> None:
+        if stream.state != "writing":
+            return
+        if task.cancelled():  # given up (its client stopped reading): the stream ends
+            self._advance(stream, None, OSError("the write was given up"))
+        else:
+            self._advance(stream, None, task.exception())
+
+    def _finish(self, stream: HubStream, result: Any, error: BaseException | None) -> None:
+        stream.state = "done"
+        stream.steps.close()
+        if not stream.done.done():
+            if error is None:
+                stream.done.set_result(result)
+            else:
+                stream.done.set_exception(error)

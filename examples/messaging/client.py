@@ -1,6 +1,7 @@
 """A command-line chat client for examples/messaging/server.py.
 
     python examples/messaging/client.py NAME [--port 8001] [--channel longpoll|amf|streaming]
+                                             [--base http://127.0.0.1:8002/flex]
 
 Lines typed (or piped) on standard input are published to 'chat'; messages
 from everybody are printed as they arrive.  End with Ctrl-D.
@@ -18,9 +19,10 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--channel", default="longpoll", choices=("amf", "longpoll", "streaming"))
+    parser.add_argument("--base", help="where the channels are (default http://127.0.0.1:PORT)")
     args = parser.parse_args()
 
-    base = f"http://127.0.0.1:{args.port}"
+    base = (args.base or f"http://127.0.0.1:{args.port}").rstrip("/")
     channel = "amf" if args.channel == "streaming" else args.channel
     sender = RemotingService(f"{base}/{channel}")
     client_id = sender.subscribe("chat")

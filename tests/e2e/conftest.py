@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from amfast.remoting.wsgi_server import make_server
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / ".build"
@@ -84,18 +83,20 @@ class ClientRun:
 
 
 class E2EServer:
-    def __init__(self):
-        from tests.e2e.server import Recorder, make_app
+    """The test server under one server kind: ``wsgiref`` (the WSGI channels on the
+    development server) or ``uvicorn`` (the ASGI channels)."""
 
-        captures = BUILD / "captures"
+    def __init__(self, kind: str):
+        from tests.e2e.server import Recorder, make_app
+        from tests.support.servers import RunningServer, TRANSPORTS
+
+        self.kind = kind
+        captures = BUILD / "captures" / kind
         shutil.rmtree(captures, ignore_errors=True)
         self.recorder = Recorder(captures)
-        self.app = make_app(self.recorder)
-        self.httpd = make_server(self.app, "127.0.0.1", 0)
-        self.port = self.httpd.server_port
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.1}, daemon=True)
-        self.thread.start()
+        self.app = make_app(self.recorder, transport=TRANSPORTS[kind])
+        self.server = RunningServer(kind, self.app)
+        self.port = self.server.port
         self.runs: dict[str, ClientRun] = {}
         self.lock = threading.Lock()
 
@@ -131,26 +132,27 @@ class E2EServer:
                 exc.stdout, bytes) else (exc.stdout or "")
             returncode = None
         seconds = time.monotonic() - started
-        (BUILD / f"{client}-driver.log").write_text(output)
+        (BUILD / f"{client}-{self.kind}-driver.log").write_text(output)
         report = self.recorder.wait_report(client, timeout=2.0)
         with self.recorder.lock:
             received = {k: list(v) for k, v in self.recorder.received.get(client, {}).items()}
         run = ClientRun(client, report, output, returncode, seconds, received)
         count = len(run.items())
-        _timings[client] = (f"{seconds:.1f}s in the browser, {count} items reported"
-                            if report else f"no report after {seconds:.1f}s")
+        _timings[f"{client} ({self.kind})"] = (
+            f"{seconds:.1f}s in the browser, {count} items reported" if report
+            else f"no report after {seconds:.1f}s")
         return run
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
-@pytest.fixture(scope="session")
-def e2e_server():
+@pytest.fixture(scope="session", params=["wsgiref", "uvicorn"])
+def e2e_server(request):
+    """The test server, once with the WSGI channels and once with the ASGI ones."""
     if not E2E:
         pytest.skip("end-to-end: run `make e2e`")
-    server = E2EServer()
+    server = E2EServer(request.param)
     yield server
     server.close()
 

@@ -1,7 +1,7 @@
 """The end-to-end test server: amfast's channels beside the clients' static files, one origin.
 
-    /amf            WsgiChannel, polling (NetConnection, RemoteObject, AMFChannel polling)
-    /amf-longpoll   WsgiChannel, long-polling (polls held up to LONGPOLL_WAIT ms)
+    /amf            polling channel (NetConnection, RemoteObject, AMFChannel polling)
+    /amf-longpoll   long-polling channel (polls held up to LONGPOLL_WAIT ms)
     /report         POST: a client's JSON results; GET ?client=NAME: what it reported;
                     DELETE ?client=NAME: forget it (a new run)
     /log            POST: a line of client progress, printed with the server's output
@@ -9,14 +9,16 @@
 
 Every AMF request body is kept (``Recorder.requests``) with the client it came from (the
 ``client`` query parameter of the gateway URL), so a failing item can be replayed from the
-exact bytes.  Run it by hand to try a client in a browser:
+exact bytes.  The channels are WSGI ones (``WsgiApp``, the development server) or ASGI ones
+(``AsgiApp``, uvicorn).  Run it by hand to try a client in a browser:
 
-    .venv/bin/python tests/e2e/server.py --port 8080
+    .venv/bin/python tests/e2e/server.py --port 8080 [--asgi]
     then open http://127.0.0.1:8080/haxe.html or /royale.html
 """
 from __future__ import annotations
 
 import argparse
+import contextvars
 import datetime
 import decimal
 import io
@@ -34,8 +36,8 @@ from amfast import remoting
 from amfast.class_def import ClassDef, DynamicClassDef
 from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector, TypedObject
 from amfast.remoting.channel import SecurityError
-from amfast.remoting.wsgi_channel import WsgiChannel, WsgiChannelSet
 from amfast.remoting.wsgi_server import make_server
+from tests.support.servers import ASGI, WSGI, Transport
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / ".build"
@@ -175,7 +177,7 @@ class Recorder:
         self.batch_sizes: dict[str, list[int]] = {}
 
     def current_client(self) -> str:
-        return getattr(_local, "client", None) or "unknown"
+        return _current_client.get() or "unknown"
 
     def record(self, name: str, value: Any) -> None:
         with self.lock:
@@ -216,14 +218,15 @@ class Recorder:
             return [r for r in self.requests if r.client == client]
 
 
-_local = threading.local()
+#: The client whose AMF request is being answered (targets record what they got for it).
+_current_client: contextvars.ContextVar = contextvars.ContextVar("e2e_client", default=None)
 
 
 # --------------------------------------------------------------- services
 
 
-class E2EChannelSet(WsgiChannelSet):
-    """One user: 'correct' with the password 'correct'."""
+class E2ELogin:
+    """ChannelSet mixin: one user, 'correct' with the password 'correct'."""
 
     def login(self, user: str, password: str) -> bool:
         if user == USER and password == PASSWORD:
@@ -235,12 +238,11 @@ class E2EError(Exception):
     """The fault the clients provoke on purpose."""
 
 
-def build_channel_set(recorder: Recorder) -> E2EChannelSet:
-    # Served by the development server, a thread per request: no bound on held requests.
-    channel_set = E2EChannelSet(max_held=None)
-    polling = WsgiChannel("amf")
-    channel_set.mapChannel(polling)
-    channel_set.mapChannel(WsgiChannel("amf-longpoll", wait_interval=LONGPOLL_WAIT))
+def build_channel_set(recorder: Recorder, transport: Transport = WSGI) -> Any:
+    # WSGI: served by the development server, a thread per request: no bound on held requests.
+    channel_set = transport.channel_set_class(E2ELogin)(max_held=None)
+    channel_set.mapChannel(transport.Channel("amf"))
+    channel_set.mapChannel(transport.Channel("amf-longpoll", wait_interval=LONGPOLL_WAIT))
     for channel in channel_set:
         mapper = channel.endpoint.encoder.class_def_mapper
         assert mapper is channel.endpoint.decoder.class_def_mapper
@@ -300,72 +302,66 @@ def build_channel_set(recorder: Recorder) -> E2EChannelSet:
     return channel_set
 
 
-# --------------------------------------------------------------- the WSGI application
+# --------------------------------------------------------------- the application
 
 
 class App:
+    """Routes a request: an AMF channel's path, /report, /log, or a static file.
+
+    ``transport`` (tests.support.servers) chooses the channel classes; ``WsgiApp`` and
+    ``AsgiApp`` serve it.
+    """
+
     def __init__(self, recorder: Recorder, www: Path = PAGES, extra_static: dict | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, transport: Transport = WSGI):
         self.recorder = recorder
-        self.channel_set = build_channel_set(recorder)
+        self.channel_set = build_channel_set(recorder, transport)
         self.channel_names = {channel.name for channel in self.channel_set}
         self.www = www.resolve()
         # URL prefix -> folder, for files served from outside the web root.
         self.extra_static = {k: Path(v).resolve() for k, v in (extra_static or {}).items()}
         self.verbose = verbose
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "") or "/"
-        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        client = (query.get("client") or [""])[0]
-        if path.strip("/") in self.channel_names:
-            return self.amf(environ, start_response, path, client)
-        if path == "/report":
-            return self.report(environ, start_response, client)
-        if path == "/log":
-            return self.log(environ, start_response, client)
-        return self.static(environ, start_response, path)
+    def is_amf(self, path: str) -> bool:
+        return path.strip("/") in self.channel_names
 
-    def amf(self, environ, start_response, path, client):
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+    def amf_request(self, client: str, path: str, body: bytes) -> Request:
+        """Record an AMF request; the client is the current one until ``amf_done``."""
         request = Request(client or "unknown", path, body)
         self.recorder.add_request(request)
         if self.verbose:
             print(f"[amf] {client} {path} {len(body)} bytes", flush=True)
-        _local.client = client
-        try:
-            # WsgiChannel answers with a complete body: the call below is the whole request.
-            response = list(self.channel_set(environ, start_response))
-        finally:
-            _local.client = None
-            request.seconds = time.monotonic() - request.at
-        request.response = b"".join(response)
-        return response
+        _current_client.set(client)
+        return request
 
-    def _read_body(self, environ) -> bytes:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        return environ["wsgi.input"].read(min(length, MAX_REPORT)) if length > 0 else b""
+    @staticmethod
+    def amf_done(request: Request, response: bytes) -> None:
+        _current_client.set(None)
+        request.seconds = time.monotonic() - request.at
+        request.response = response
 
-    def report(self, environ, start_response, client):
-        if environ["REQUEST_METHOD"] == "DELETE":  # a new run of the client (driver.mjs)
+    def other(self, method: str, path: str, client: str, body: bytes) -> tuple:
+        """``(status, body, content type)`` for /report, /log and static files."""
+        if path == "/report":
+            return self.report(method, client, body)
+        if path == "/log":
+            line = body.decode("utf-8", "replace")
+            self.recorder.log(client or "unknown", line)
+            if self.verbose:
+                print(f"[log] {client}: {line}", flush=True)
+            return 200, b"ok", "text/plain"
+        return self.static(method, path)
+
+    def report(self, method: str, client: str, raw: bytes) -> tuple:
+        if method == "DELETE":  # a new run of the client (driver.mjs)
             with self.recorder.lock:
                 self.recorder.reports.pop(client, None)
                 self.recorder.received.pop(client, None)
-            return _respond(start_response, 200, b"ok", "text/plain")
-        if environ["REQUEST_METHOD"] == "GET":
+            return 200, b"ok", "text/plain"
+        if method == "GET":
             with self.recorder.lock:
                 data = self.recorder.reports.get(client)
-            return _respond(start_response, 200 if data else 404,
-                            json.dumps(data).encode(), "application/json")
-        raw = self._read_body(environ)
+            return 200 if data else 404, json.dumps(data).encode(), "application/json"
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
@@ -377,18 +373,11 @@ class App:
         if self.verbose:
             print(f"[report] {name}: {len(data.get('items') or [])} items", flush=True)
         self.recorder.report(name, data)
-        return _respond(start_response, 200, b"ok", "text/plain")
+        return 200, b"ok", "text/plain"
 
-    def log(self, environ, start_response, client):
-        line = self._read_body(environ).decode("utf-8", "replace")
-        self.recorder.log(client or "unknown", line)
-        if self.verbose:
-            print(f"[log] {client}: {line}", flush=True)
-        return _respond(start_response, 200, b"ok", "text/plain")
-
-    def static(self, environ, start_response, path):
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
-            return _respond(start_response, 405, b"static files are read-only\n", "text/plain")
+    def static(self, method: str, path: str) -> tuple:
+        if method not in ("GET", "HEAD"):
+            return 405, b"static files are read-only\n", "text/plain"
         rel = urllib.parse.unquote(path).lstrip("/") or "index.html"
         root = self.www
         for prefix, folder in self.extra_static.items():
@@ -399,18 +388,87 @@ class App:
         if target.is_dir():
             target = target / "index.html"
         if root not in target.parents or not target.is_file():
-            return _respond(start_response, 404, f"not found: {path}\n".encode(), "text/plain")
+            return 404, f"not found: {path}\n".encode(), "text/plain"
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        data = target.read_bytes()
-        return _respond(start_response, 200, data, content_type)
+        return 200, target.read_bytes(), content_type
 
 
-def _respond(start_response, status: int, body: bytes, content_type: str):
-    reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "")
-    start_response(f"{status} {reason}", [("Content-Type", content_type),
-                                          ("Content-Length", str(len(body))),
-                                          ("Cache-Control", "no-store")])
-    return [body]
+def _headers(body: bytes, content_type: str) -> list:
+    return [("Content-Type", content_type), ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store")]
+
+
+class WsgiApp(App):
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        client = (urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("client")
+                  or [""])[0]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        amf = self.is_amf(path)
+        if not amf:
+            length = min(length, MAX_REPORT)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        if not amf:
+            status, data, content_type = self.other(environ["REQUEST_METHOD"], path, client,
+                                                    body)
+            reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "")
+            start_response(f"{status} {reason}", _headers(data, content_type))
+            return [data]
+        environ["wsgi.input"] = io.BytesIO(body)
+        request = self.amf_request(client, path, body)
+        response: list = []
+        try:
+            # WsgiChannel answers with a complete body: the call below is the whole request.
+            response = list(self.channel_set(environ, start_response))
+        finally:
+            self.amf_done(request, b"".join(response))
+        return response
+
+
+class AsgiApp(App):
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.channel_set(scope, receive, send)  # lifespan
+            return
+        path = scope["path"]
+        client = (urllib.parse.parse_qs(scope.get("query_string", b"").decode())
+                  .get("client") or [""])[0]
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        if not self.is_amf(path):
+            status, data, content_type = self.other(scope["method"], path, client, body)
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (k.lower().encode(), v.encode()) for k, v in _headers(data, content_type)]})
+            await send({"type": "http.response.body", "body": data})
+            return
+        request = self.amf_request(client, path, body)
+        sent: list = []
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def keep(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                sent.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.channel_set(scope, replay, keep)
+        finally:
+            self.amf_done(request, b"".join(sent))
 
 
 def static_folders() -> dict:
@@ -420,19 +478,30 @@ def static_folders() -> dict:
             "royale": BUILD / "royale" / "bin" / "js-release"}
 
 
-def make_app(recorder: Recorder | None = None, verbose: bool = False) -> App:
-    return App(recorder or Recorder(), PAGES, static_folders(), verbose)
+def make_app(recorder: Recorder | None = None, verbose: bool = False,
+             transport: Transport = WSGI) -> App:
+    """The WSGI application, or with ``transport`` ASGI the ASGI one."""
+    app_class = AsgiApp if transport is ASGI else WsgiApp
+    return app_class(recorder or Recorder(), PAGES, static_folders(), verbose, transport)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--asgi", action="store_true", help="the ASGI channels, under uvicorn")
     parser.add_argument("--capture-dir", type=Path, default=None,
                         help="write every AMF request body to a file in this folder")
     args = parser.parse_args()
-    app = make_app(Recorder(args.capture_dir), verbose=True)
+    app = make_app(Recorder(args.capture_dir), verbose=True,
+                   transport=ASGI if args.asgi else WSGI)
+    print(f"e2e server on http://127.0.0.1:{args.port}/", flush=True)
+    if args.asgi:
+        import uvicorn
+
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning",
+                    timeout_graceful_shutdown=2)
+        return
     server = make_server(app, "127.0.0.1", args.port)
-    print(f"e2e server on http://127.0.0.1:{server.server_port}/", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

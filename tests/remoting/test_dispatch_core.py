@@ -237,3 +237,61 @@ def test_not_connected_error_is_a_connection_error_again():
     assert issubclass(amfast.remoting.connection.ConnectionError,
                       amfast.remoting.channel.ChannelError)
     assert issubclass(SecurityError, amfast.remoting.channel.ChannelError)
+
+
+# -- what may block (the ASGI transport answers the rest on its event loop) ----------------
+
+
+def test_what_blocks_is_user_code_and_the_logins():
+    from amfast.remoting.flex_messages import AsyncMessage, RemotingMessage
+
+    channel_set = ChannelSet()
+    broker = channel_set.broker
+    service = remoting.Service("svc")
+    service.mapTarget(remoting.CallableTarget(lambda: 1, "plain"))
+
+    async def coroutine():
+        return 1
+
+    service.mapTarget(remoting.CallableTarget(coroutine, "coro"))
+    channel_set.service_mapper.mapService(service)
+
+    def packet(*messages, headers=()):
+        return Packet(Packet.FLASH_9, list(headers), [flex(m) if not isinstance(m, Message)
+                                                      else m for m in messages])
+
+    assert not broker.blocks(packet(poll("nil")))
+    assert not broker.blocks(packet(subscribe("nil"), poll("nil")))
+    assert not broker.blocks(packet(RemotingMessage(destination="svc", operation="coro")))
+    assert not broker.blocks(packet(Message("svc.coro", "/1", [])))
+    assert not broker.blocks(packet(AsyncMessage(destination="chat", body=1)))
+    assert broker.blocks(packet(Message("svc.plain", "/1", [])))
+    assert broker.blocks(packet(RemotingMessage(destination="svc", operation="plain")))
+    assert broker.blocks(packet(CommandMessage(operation=CommandMessage.LOGIN_OPERATION)))
+    assert broker.blocks(packet(poll("nil"), headers=[Header("Credentials", False, {})]))
+
+    class Persisting(ChannelSet):
+        def publishMessage(self, msg):
+            ChannelSet.publishMessage(self, msg)
+
+    assert Persisting().broker.blocks(packet(AsyncMessage(destination="chat", body=1)))
+
+
+def test_message_ids_are_uuids_and_differ_in_forked_workers():
+    import os
+    import uuid
+
+    from amfast.remoting.flex_messages import _new_id
+
+    ids = {_new_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(uuid.UUID(i).version == 4 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, _new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert child != _new_id() and uuid.UUID(child).version == 4

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from amfast.remoting.notifier import AsyncWaiter, Notifier, ThreadWaiter
-from amfast.remoting.waiting import iterate, run, run_async, wait_for_messages
+from amfast.remoting.waiting import Stopping, iterate, run, run_async, wait_for_messages
 
 
 class Box:
@@ -143,3 +143,114 @@ def test_closing_a_driver_early_runs_the_steps_clean_up():
     assert next(driver) == b"first"
     driver.close()
     assert cleaned == [True]
+
+
+# -- the hub: many streams' steps on one loop --------------------------------------------------
+
+
+def stream_steps(box, name, rounds):
+    """Steps like a stream's: collect, write what came, wait, for ``rounds`` deliveries."""
+    written = 0
+    while written < rounds:
+        messages = yield from wait_for_messages(box.collect, time.monotonic() + 5, 5,
+                                                lambda: box.open, wait_first=written > 0)
+        if messages:
+            yield f"{name}:{','.join(messages)}".encode()
+            written += 1
+    return written
+
+
+def test_a_hub_drives_many_streams_without_a_task_each():
+    from amfast.remoting.waiting import StepsHub
+
+    notifier = Notifier()
+    boxes = [Box(notifier) for _ in range(3)]
+    out: list = []
+
+    async def write(raw):
+        out.append(raw)
+
+    async def main():
+        hub = StepsHub(asyncio.get_running_loop())
+        streams = []
+        for n, box in enumerate(boxes):
+            stream = hub.open(stream_steps(box, f"s{n}", 2), write)
+            notifier.add(f"c{n}", stream)
+            hub.start(stream)
+            streams.append(stream)
+        await asyncio.sleep(0.01)
+        for n, box in enumerate(boxes):
+            box.items.append("a")
+            notifier.notify(f"c{n}")
+        await asyncio.sleep(0.01)
+        threading.Thread(target=lambda: [(b.items.append("b"), notifier.notify(f"c{n}"))
+                                         for n, b in enumerate(boxes)]).start()
+        return await asyncio.wait_for(asyncio.gather(*(s.done for s in streams)), 5)
+
+    assert asyncio.run(main()) == [2, 2, 2]
+    assert sorted(out) == [b"s0:a", b"s0:b", b"s1:a", b"s1:b", b"s2:a", b"s2:b"]
+
+
+def test_a_hub_finishes_a_write_that_must_wait_and_gives_up_a_stalled_one():
+    from amfast.remoting.waiting import StepsHub
+
+    box = Box(Notifier())
+    box.items.extend(["x"])
+    gate = None
+    pending: list = []
+
+    async def slow_write(raw):
+        await gate.wait()
+
+    def steps():
+        try:
+            yield from stream_steps(box, "s", 1)
+            return "done"
+        except OSError:
+            return "given up"
+
+    async def main(give_up):
+        nonlocal gate
+        gate = asyncio.Event()
+        hub = StepsHub(asyncio.get_running_loop(), pending.append)
+        stream = hub.open(steps(), slow_write)
+        hub.start(stream)
+        await asyncio.sleep(0.01)
+        assert stream.state == "writing" and pending
+        if give_up:
+            pending[-1].cancel()
+        else:
+            gate.set()
+        return await asyncio.wait_for(stream.done, 5)
+
+    assert asyncio.run(main(False)) == "done"
+    box.items.append("x")
+    assert asyncio.run(main(True)) == "given up"
+
+
+def test_a_stopped_hub_stream_ends_properly():
+    from amfast.remoting.waiting import StepsHub
+
+    box = Box(Notifier())
+
+    def steps():
+        try:
+            yield from wait_for_messages(box.collect, time.monotonic() + 60, 60, lambda: True)
+        except Stopping:
+            yield b"bye"
+            return "stopped"
+
+    out = []
+
+    async def write(raw):
+        out.append(raw)
+
+    async def main():
+        hub = StepsHub(asyncio.get_running_loop())
+        stream = hub.open(steps(), write)
+        hub.start(stream)
+        await asyncio.sleep(0.01)
+        stream.stop()
+        return await asyncio.wait_for(stream.done, 5)
+
+    assert asyncio.run(main()) == "stopped" and out == [b"bye"]
