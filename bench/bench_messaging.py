@@ -564,7 +564,8 @@ class Table:
         print(f"  {measure}, {store}: {cell}", flush=True)
 
     def target(self, measure: str, text: str, ok: bool, missed: list) -> None:
-        self.targets[measure] = f"{text}: {'met' if ok else 'MISSED'}"
+        said = f"{text}: {'met' if ok else 'MISSED'}"
+        self.targets[measure] = "; ".join(filter(None, [self.targets.get(measure), said]))
         if not ok:
             missed.append(f"{measure} ({text})")
 
