@@ -8,7 +8,7 @@ endif
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.amfast-installed
 
-.PHONY: install build test bench demo clean memcached fuzz bench-messaging
+.PHONY: install build test bench demo clean memcached redis fuzz bench-messaging
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ memcached:
 	  echo "installing memcached from Debian packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
 
+# Redis (redis-server, and redis-cli to make the test Cluster) likewise.
+redis:
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
+	  echo "installing redis-server and redis-tools from Debian packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    redis-server redis-tools >/dev/null; }
+
 # The examples on 127.0.0.1 with the in-memory managers: RPC on :8000 and chat on :8001 (WSGI),
 # each with its console at /console/ (login DEMO_LOGIN), and the chat on :8002/flex/ (ASGI, in
 # a Starlette application); a chat client says hello every 2 s on the streaming channel of
@@ -44,7 +51,7 @@ demo: build
 	$(VPY) examples/hello/server.py 8000 --console $(DEMO_LOGIN)
 
 # The import contracts of pyproject.toml (the layers of docs/architecture.md), then the suite.
-test: build memcached
+test: build memcached redis
 	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest
 
@@ -93,7 +100,7 @@ bench-rpc: build py3amf-cython
 # Messaging latency and fan-out throughput (bench/bench_messaging.py): servers in subprocesses
 # on 127.0.0.1, about two minutes.  BENCH_ARGS="--quick" for fewer samples, "--profile" to
 # print where the server's time goes even when the targets are met.
-bench-messaging: build
+bench-messaging: build memcached redis
 	$(VPY) bench/bench_messaging.py $(BENCH_ARGS)
 
 # Push at scale (bench/bench_push.py): 1,000 to 10,000 streaming, then long-polling,

@@ -8,11 +8,11 @@ What it measures, on 127.0.0.1 only:
 
 1. Latency, publish to delivery, over HTTP: N subscribers (1 and 100) long-polling
    (``/longpoll``) or streaming (``/streaming``); one publisher POSTs an AsyncMessage carrying
-   its send time every ``SPACING`` seconds; each subscriber records arrival - send time
-   (``time.monotonic``, one clock: all clients live in this process).  Median and p99 over
-   every (message, subscriber) pair.  The server runs in a subprocess (its own GIL) under
-   amfast's threaded wsgiref server (``amfast.remoting.wsgi_server``) and under waitress.
-   The clients are asyncio, one thread: 100 subscribers cost 100 sockets, not 100 threads.
+   its send time every ``SPACING`` seconds, after ``WARMUP`` unmeasured ones; each subscriber
+   records arrival - send time (``time.monotonic``, one clock: all clients live in this
+   process).  Median and p99 over every (message, subscriber) pair.  The server runs in a
+   subprocess (its own GIL).  The clients are asyncio, one thread: 100 subscribers cost 100
+   sockets, not 100 threads.
 2. Fan-out throughput in process: ``ChannelSet.publishMessage`` then every subscriber's
    ``pollConnection`` (messages personalised for each), for 1, 100 and 1,000 subscribers,
    polled after every message ("per message") and after all of them ("batched").
@@ -20,18 +20,27 @@ What it measures, on 127.0.0.1 only:
    subscribers (``/amf``) fetch them (16 requests in flight), for N = 1, 100, 1,000:
    deliveries per second from the first publish to the last delivery.
 
-Each is measured with the in-memory managers and with the memcache managers (``--stores``).
-With memcache, latency and HTTP fan-out run across two server processes sharing one
-memcached: subscribers on process A, the publisher on process B, so every delivery goes
-through memcached and a held poll or stream finds it when it re-checks (every
-``MC_POLL_INTERVAL`` ms).  A private memcached is started on a free port (``--mc`` names an
-existing one instead); without the memcached binary the memcache runs are skipped
-(``make memcached`` installs it).
+Each is measured with the in-memory managers, the memcache managers and the Redis managers
+(``--stores``).  With memcache and Redis, latency runs across two server processes sharing
+the store: subscribers on process A, the publisher on process B, so every delivery goes
+through the store.  With memcache a held poll or stream finds it when it re-checks (every
+``MC_POLL_INTERVAL`` ms); with Redis, A's listener hears B's publish on pub/sub and wakes
+them.  HTTP fan-out with a shared store runs on four worker processes: the publisher posts
+to the first, the subscribers poll all four.  A private memcached and a private redis-server
+are started on free ports (``--mc`` and ``--redis`` name existing ones instead); without a
+server binary its runs are skipped (``make memcached redis`` installs them).
 
-Targets (2 cores, in-memory managers): p99 < 20 ms with 100 streaming subscribers; >= 50,000 in-process
-deliveries/s with 1,000 subscribers.  With ``--profile`` (or when a target is missed) the
-in-process work of one publish fanned out to 100 streams is profiled with cProfile and the
-amfast functions that take the time are printed.
+Servers (``--servers``): amfast's threaded wsgiref server, waitress (WSGI, a thread per held
+request) and uvicorn (ASGI: held requests are coroutines; the Redis listener is a task on
+the event loop).
+
+Targets (2 cores): in-memory managers, p99 < 20 ms with 100 streaming subscribers and
+>= 50,000 in-process deliveries/s with 1,000 subscribers; Redis managers, p99 <= 10 ms from
+a publish on process B to delivery to 100 streaming subscribers on process A, and HTTP
+fan-out over four worker processes at least the single-process in-memory figure.  With
+``--profile`` (or when a target is missed) the in-process work of one publish fanned out to
+100 streams is profiled with cProfile and the amfast functions that take the time are
+printed.
 """
 from __future__ import annotations
 
@@ -51,6 +60,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -61,8 +71,14 @@ from harness import (DECODER, Dechunker, HttpConn, ServerProcess, flex_packet,  
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
 
 TARGET_P99_MS = 20.0
+TARGET_REDIS_P99_MS = 10.0
 TARGET_INPROC = 50000
+#: Worker processes of the HTTP fan-out runs with a shared store.
+FANOUT_WORKERS = 4
 SPACING = 0.02  # seconds between two publishes in the latency runs
+#: Messages published before the measured ones (not measured): the first publish to a
+#: server finds cold caches and lazy imports.
+WARMUP = 1
 #: A latency run gives up (and says TIMED OUT) after this many seconds.
 LATENCY_TIMEOUT = 20.0
 #: How often a held poll or stream re-checks memcached for other processes' messages (ms).
@@ -73,12 +89,21 @@ MC_POLL_INTERVAL = 100
 
 
 def make_managers(store: str = "memory", mc: str | None = None,
-                  prefix: str | None = None) -> dict:
-    """The ChannelSet arguments of a store: "memory", or "memcache" (server ``mc``)."""
+                  prefix: str | None = None, redis_url: str | None = None) -> dict:
+    """The ChannelSet arguments of a store: "memory", "memcache" (server ``mc``) or "redis"
+    (``redis_url``)."""
     if store == "memory":
         from amfast.remoting.subscription_manager import MemorySubscriptionManager
         return {"subscription_manager": MemorySubscriptionManager(ttl=600000,
                                                                   max_messages=200000)}
+    if store == "redis":
+        from amfast.remoting.redis_connection_manager import RedisConnectionManager
+        from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager
+        prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
+        return {"connection_manager": RedisConnectionManager(
+                    url=redis_url, key_prefix=prefix, secret="bench secret"),
+                "subscription_manager": RedisSubscriptionManager(
+                    ttl=600000, max_messages=200000, url=redis_url, key_prefix=prefix)}
     from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
     from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
     prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
@@ -89,25 +114,38 @@ def make_managers(store: str = "memory", mc: str | None = None,
 
 
 def build_channel_set(store: str = "memory", mc: str | None = None,
-                      prefix: str | None = None):
-    from amfast.remoting.wsgi_channel import (StreamingWsgiChannel, WsgiChannel,
-                                              WsgiChannelSet)
-    # Served with a thread for each held request (the development server, or waitress with
-    # as many threads as subscribers): nothing to bound.
-    channel_set = WsgiChannelSet(**make_managers(store, mc, prefix), max_held=None)
+                      prefix: str | None = None, redis_url: str | None = None,
+                      kind: str = "wsgiref"):
+    if kind == "uvicorn":
+        from amfast.remoting.asgi_channel import (AsgiChannel as Channel,
+                                                  AsgiChannelSet as ChannelSet,
+                                                  StreamingAsgiChannel as StreamingChannel)
+    else:
+        from amfast.remoting.wsgi_channel import (StreamingWsgiChannel as StreamingChannel,
+                                                  WsgiChannel as Channel,
+                                                  WsgiChannelSet as ChannelSet)
+    # A shared store's calls run in the ASGI channel set's worker threads: the streams a
+    # publish wakes at once are collected together, as many as there are threads.
+    options = {"workers": 32} if kind == "uvicorn" and store != "memory" else {}
+    channel_set = ChannelSet(max_held=None, **options,
+                             **make_managers(store, mc, prefix, redis_url))
     poll_interval = {"poll_interval": MC_POLL_INTERVAL} if store == "memcache" else {}
-    channel_set.mapChannel(WsgiChannel("amf"))
-    channel_set.mapChannel(WsgiChannel("longpoll", wait_interval=30000,
-                                       max_waiting_polls=2000, **poll_interval))
-    channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=5000,
-                                                max_streams=2000, **poll_interval))
+    channel_set.mapChannel(Channel("amf"))
+    channel_set.mapChannel(Channel("longpoll", wait_interval=30000, max_waiting_polls=2000,
+                                   **poll_interval))
+    channel_set.mapChannel(StreamingChannel("streaming", heart_interval=5000,
+                                            max_streams=2000, **poll_interval))
     return channel_set
 
 
 def serve(kind: str, port: int, threads: int, store: str = "memory", mc: str | None = None,
-          prefix: str | None = None) -> None:
-    channel_set = build_channel_set(store, mc, prefix)
-    if kind == "waitress":
+          prefix: str | None = None, redis_url: str | None = None) -> None:
+    channel_set = build_channel_set(store, mc, prefix, redis_url, kind)
+    if kind == "uvicorn":
+        import uvicorn
+        uvicorn.run(channel_set, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                    lifespan="on", log_level="warning", access_log=False, backlog=4096)
+    elif kind == "waitress":
         import waitress
         waitress.serve(channel_set, host="127.0.0.1", port=port, threads=threads,
                        connection_limit=4000, _quiet=True)
@@ -117,63 +155,75 @@ def serve(kind: str, port: int, threads: int, store: str = "memory", mc: str | N
 
 
 def start_server(kind: str, threads: int, store: str = "memory", mc: str | None = None,
-                 prefix: str | None = None) -> ServerProcess:
+                 prefix: str | None = None, redis_url: str | None = None) -> ServerProcess:
     port = free_port()
-    store_args = ["--store", store, "--mc", mc, "--prefix", prefix] \
-        if store == "memcache" else []
+    store_args = []
+    if store == "memcache":
+        store_args = ["--store", store, "--mc", mc, "--prefix", prefix]
+    elif store == "redis":
+        store_args = ["--store", store, "--redis", redis_url, "--prefix", prefix]
     return ServerProcess([__file__, "--serve", kind, port, threads] + store_args, port, kind)
 
 
 class Servers:
-    """The servers of one run: with memcache, subscribers on A and the publisher on B (two
-    processes, one memcached, one key prefix); in memory, one process for both."""
+    """The server processes of one run, sharing one store and one key prefix: the
+    subscribers use ``a`` (and ``workers``), the publisher ``b``.  In memory, one process
+    for both; with a shared store, ``count`` processes (the last publishes)."""
 
-    def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None):
+    def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None,
+                 redis_url: str | None = None, count: int = 2):
         prefix = f"bench{uuid.uuid4().hex[:10]}"
-        self.a = start_server(kind, threads, store, mc, prefix)
-        self.b = self.a
-        if store == "memcache":
-            try:
-                self.b = start_server(kind, threads, store, mc, prefix)
-            except Exception:
-                self.a.stop()
-                raise
+        self.workers: list = []
+        try:
+            for _ in range(1 if store == "memory" else count):
+                self.workers.append(start_server(kind, threads, store, mc, prefix, redis_url))
+        except Exception:
+            self.stop()
+            raise
+        self.a, self.b = self.workers[0], self.workers[-1]
 
     def stop(self) -> None:
-        self.a.stop()
-        if self.b is not self.a:
-            self.b.stop()
+        for worker in self.workers:
+            worker.stop()
 
 
-class Memcached:
-    """A private memcached on a free port for the memcache runs (None: no binary)."""
+class StoreServer:
+    """A private store server on a free port (``proc`` None: no binary)."""
 
-    def __init__(self):
+    def __init__(self, binary_name: str, command: Callable[[str, int], list]):
         self.proc = None
-        binary = shutil.which("memcached")
+        binary = shutil.which(binary_name)
         if binary is None:
             return
-        port = free_port()
-        command = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "512"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            command += ["-u", "root"]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+        self.port = free_port()
+        self.proc = subprocess.Popen(command(binary, self.port), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        self.server = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise TimeoutError("memcached did not start")
+        raise TimeoutError(f"{binary_name} did not start")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def memcached_command(binary: str, port: int) -> list:
+    command = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "512"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command += ["-u", "root"]
+    return command
+
+
+def redis_command(binary: str, port: int) -> list:
+    return [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+            "--appendonly", "no", "--daemonize", "no"]
 
 
 # ============================================================================= asyncio HTTP
@@ -247,7 +297,8 @@ class Stream:
         while self.count < expected:
             arrived, message = await self._frame()
             self.count += 1
-            self.latencies.append(arrived - message.body["t"])
+            if message.body["i"] >= 0:
+                self.latencies.append(arrived - message.body["t"])
 
     def close(self) -> None:
         self.writer.close()
@@ -267,11 +318,12 @@ async def latency_run(port: int, kind: str, subscribers: int, messages: int,
         conn = HttpConn(port, stats)
         got = 0
         try:
-            while got < messages:
+            while got < WARMUP + messages:
                 batch = await poll(conn, path, dsid)
                 now = time.monotonic()
                 for message in batch:
-                    latencies.append(now - message.body["t"])
+                    if message.body["i"] >= 0:
+                        latencies.append(now - message.body["t"])
                 got += len(batch)
         finally:
             conn.close()
@@ -282,11 +334,14 @@ async def latency_run(port: int, kind: str, subscribers: int, messages: int,
         streams = [Stream(port, dsid) for dsid in dsids]
         for stream in streams:
             await stream.open()
-        tasks = [asyncio.ensure_future(s.run(messages)) for s in streams]
+        tasks = [asyncio.ensure_future(s.run(WARMUP + messages)) for s in streams]
     else:
         tasks = [asyncio.ensure_future(long_poller(dsid)) for dsid in dsids]
         await asyncio.sleep(0.5 + subscribers * 0.005)  # let every poll be held
     publisher = HttpConn(publish_port or port, stats)
+    for i in range(-WARMUP, 0):
+        await publish(publisher, {"t": time.monotonic(), "i": i})
+    await asyncio.sleep(0.3)
     started = time.monotonic()
     for i in range(messages):
         await publish(publisher, {"t": time.monotonic(), "i": i})
@@ -315,13 +370,16 @@ async def latency_run(port: int, kind: str, subscribers: int, messages: int,
     }
 
 
-async def http_fanout_run(port: int, subscribers: int, messages: int,
+async def http_fanout_run(ports: list, subscribers: int, messages: int,
                           in_flight: int = 16, publish_port: int | None = None) -> dict:
+    """``ports``: the processes the subscribers poll (the publisher posts to
+    ``publish_port``, by default the first); ``in_flight`` requests at once, spread over
+    them."""
     stats: dict = {}
-    setup = HttpConn(port, stats)
+    setup = HttpConn(ports[0], stats)
     dsids = [await subscribe(setup, "/amf") for _ in range(subscribers)]
     setup.close()
-    publisher = HttpConn(publish_port or port, stats)
+    publisher = HttpConn(publish_port or ports[0], stats)
     started = time.monotonic()
     for i in range(messages):
         await publish(publisher, {"t": 0, "i": i})
@@ -332,7 +390,7 @@ async def http_fanout_run(port: int, subscribers: int, messages: int,
     for dsid in dsids:
         queue.put_nowait(dsid)
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         conn = HttpConn(port, stats)
         try:
             while not queue.empty():
@@ -346,7 +404,8 @@ async def http_fanout_run(port: int, subscribers: int, messages: int,
         finally:
             conn.close()
 
-    await asyncio.wait_for(asyncio.gather(*[worker() for _ in range(in_flight)]), timeout=120)
+    await asyncio.wait_for(asyncio.gather(*[worker(ports[n % len(ports)])
+                                            for n in range(in_flight)]), timeout=120)
     elapsed = time.monotonic() - started
     return {"delivered": delivered[0], "expected": subscribers * messages,
             "per_second": delivered[0] / elapsed, "elapsed": elapsed,
@@ -358,10 +417,11 @@ async def http_fanout_run(port: int, subscribers: int, messages: int,
 
 
 def inprocess_fanout(subscribers: int, messages: int, per_message: bool,
-                     store: str = "memory", mc: str | None = None) -> float:
+                     store: str = "memory", mc: str | None = None,
+                     redis_url: str | None = None) -> float:
     from amfast.remoting.channel import ChannelSet
     from amfast.remoting.wsgi_channel import WsgiChannel
-    channel_set = ChannelSet(**make_managers(store, mc))
+    channel_set = ChannelSet(**make_managers(store, mc, redis_url=redis_url))
     channel = WsgiChannel("amf")
     channel_set.mapChannel(channel)
     manager = channel_set.subscription_manager
@@ -422,11 +482,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages per run")
     parser.add_argument("--profile", action="store_true", help="always print the profile")
-    parser.add_argument("--servers", default="wsgiref,waitress")
-    parser.add_argument("--stores", default="memory,memcache",
-                        help="managers to measure: memory, memcache (default both)")
+    parser.add_argument("--servers", default="wsgiref,waitress,uvicorn")
+    parser.add_argument("--stores", default="memory,memcache,redis",
+                        help="managers to measure: memory, memcache, redis (default all)")
     parser.add_argument("--mc", metavar="HOST:PORT",
                         help="use this memcached (default: start a private one)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="use this Redis, redis://host:port/db (default: start a private "
+                             "one)")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "THREADS"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--store", default="memory", help=argparse.SUPPRESS)
@@ -434,7 +497,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.store, args.mc,
-              args.prefix)
+              args.prefix, args.redis)
         return
 
     import amfast
@@ -443,106 +506,145 @@ def main() -> None:
     messages = 30 if args.quick else 60
     servers = [s for s in args.servers.split(",") if s]
     stores = [s for s in args.stores.split(",") if s]
-    rows = []
-    missed = []
-    memcached = None
+    missed: list = []
+    started: list = []
     if "memcache" in stores and not args.mc:
-        memcached = Memcached()
+        memcached = StoreServer("memcached", memcached_command)
         if memcached.proc is None:
             print("memcache: skipped (no memcached binary; `make memcached` installs it)")
             stores.remove("memcache")
         else:
-            args.mc = memcached.server
+            started.append(memcached)
+            args.mc = f"127.0.0.1:{memcached.port}"
+    if "redis" in stores and not args.redis:
+        redis_server = StoreServer("redis-server", redis_command)
+        if redis_server.proc is None:
+            print("redis: skipped (no redis-server binary; `make redis` installs it)")
+            stores.remove("redis")
+        else:
+            started.append(redis_server)
+            args.redis = f"redis://127.0.0.1:{redis_server.port}/0"
     if "memcache" in stores:
-        print(f"memcache: memcached at {args.mc}; two server processes (subscribers on A, "
-              f"publisher on B); held polls and streams re-check every {MC_POLL_INTERVAL} ms")
+        print(f"memcache: memcached at {args.mc}; held polls and streams re-check every "
+              f"{MC_POLL_INTERVAL} ms")
+    if "redis" in stores:
+        print(f"redis: {args.redis}; each process's listener wakes its held polls and streams")
+    if "memcache" in stores or "redis" in stores:
+        print(f"shared stores: latency across two server processes (subscribers on A, "
+              f"publisher on B); HTTP fan-out over {FANOUT_WORKERS} worker processes")
     try:
-        run_all(args, servers, stores, messages, rows, missed)
+        run_all(args, servers, stores, messages, missed)
     finally:
-        if memcached is not None:
-            memcached.stop()
+        for server in started:
+            server.stop()
 
 
-def store_label(store: str) -> str:
-    """How a row names its store: nothing for memory (the rows as before), else the store
-    (memcache rows over HTTP use two server processes)."""
-    return "" if store == "memory" else f", {store}"
+def latency_cell(result: dict) -> str:
+    cell = (f"p50 {fmt_ms(result['median_ms'])} / p99 {fmt_ms(result['p99_ms'])} / "
+            f"max {fmt_ms(result['max_ms'])} ms")
+    if result["samples"] != result["expected"]:
+        cell += f" ({result['samples']}/{result['expected']} delivered)"
+    if result["errors"]:
+        cell += f" ({result['errors']} HTTP errors)"
+    if result["timeout"]:
+        cell += " TIMED OUT"
+    return cell
 
 
-def run_all(args, servers: list, stores: list, messages: int, rows: list, missed: list) -> None:
+class Table:
+    """Measures in rows, stores side by side in columns, and what each target says."""
+
+    def __init__(self, stores: list):
+        self.stores = stores
+        self.rows: dict = {}
+        self.targets: dict = {}
+
+    def add(self, measure: str, store: str, cell: str) -> None:
+        self.rows.setdefault(measure, {})[store] = cell
+        print(f"  {measure}, {store}: {cell}", flush=True)
+
+    def target(self, measure: str, text: str, ok: bool, missed: list) -> None:
+        said = f"{text}: {'met' if ok else 'MISSED'}"
+        self.targets[measure] = "; ".join(filter(None, [self.targets.get(measure), said]))
+        if not ok:
+            missed.append(f"{measure} ({text})")
+
+    def print(self) -> None:
+        lines = [[m] + [cells.get(s, "") for s in self.stores] + [self.targets.get(m, "")]
+                 for m, cells in self.rows.items()]
+        print()
+        print_table(tuple(["measure"] + self.stores + ["target"]), lines)
+        print()
+
+
+def run_all(args, servers: list, stores: list, messages: int, missed: list) -> None:
+    table = Table(stores)
     # -- 1. latency over HTTP ---------------------------------------------------------
-    latency = {}
-    for store, server_kind, sub_kind, subscribers in itertools.product(
-            stores, servers, ("longpoll", "streaming"), (1, 100)):
-        group = Servers(server_kind, subscribers + 24, store, args.mc)
+    errors = []
+    for server_kind, sub_kind, subscribers, store in itertools.product(
+            servers, ("longpoll", "streaming"), (1, 100), stores):
+        group = Servers(server_kind, subscribers + 24, store, args.mc, args.redis)
         try:
             result = asyncio.run(latency_run(group.a.port, sub_kind, subscribers, messages,
                                              publish_port=group.b.port))
         finally:
             group.stop()
-        latency[(store, server_kind, sub_kind, subscribers)] = result
-        target = ""
+        measure = f"latency {sub_kind}, {subscribers} sub, {server_kind}"
+        table.add(measure, store, latency_cell(result))
+        if result["last_error"]:
+            errors.append(f"{measure}, {store}: {result['last_error']}")
+        complete = result["samples"] == result["expected"]
         if store == "memory" and sub_kind == "streaming" and subscribers == 100:
-            ok = result["p99_ms"] < TARGET_P99_MS and result["samples"] == result["expected"]
-            target = f"p99 < {TARGET_P99_MS:.0f} ms: {'met' if ok else 'MISSED'}"
-            if not ok:
-                missed.append(f"p99 latency, 100 streams, {server_kind}")
-        rows.append((f"latency {sub_kind}, {subscribers} sub, {server_kind}{store_label(store)}",
-                     f"median {fmt_ms(result['median_ms'])} ms, "
-                     f"p99 {fmt_ms(result['p99_ms'])} ms, "
-                     f"max {fmt_ms(result['max_ms'])} ms "
-                     f"({result['samples']}/{result['expected']} delivered"
-                     f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''}"
-                     f"{', TIMED OUT' if result['timeout'] else ''})", target))
-        print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+            table.target(measure, f"memory p99 < {TARGET_P99_MS:.0f} ms",
+                         result["p99_ms"] < TARGET_P99_MS and complete, missed)
+        if store == "redis" and sub_kind == "streaming" and subscribers == 100:
+            table.target(measure, f"redis p99 <= {TARGET_REDIS_P99_MS:.0f} ms",
+                         result["p99_ms"] <= TARGET_REDIS_P99_MS and complete, missed)
 
     # -- 2. in-process fan-out ------------------------------------------------------------
-    # memcache: every poll is a few memcached round trips, so fewer messages.
+    # Shared stores: every poll is a few round trips, so fewer messages.
     counts = {"memory": ((1, 20000), (100, 300), (1000, 40)),
-              "memcache": ((1, 2000), (100, 40), (1000, 6))}
-    for store in stores:
-        for (subscribers, count), per_message in itertools.product(counts[store],
-                                                                   (True, False)):
-            if args.quick:
-                count = max(3, count // 4)
-            rate = inprocess_fanout(subscribers, count, per_message, store, args.mc)
-            target = ""
-            if store == "memory" and subscribers == 1000:
-                ok = rate >= TARGET_INPROC
-                target = f">= {TARGET_INPROC:,}/s: {'met' if ok else 'MISSED'}"
-                if not ok:
-                    missed.append(f"in-process fan-out, 1000 subscribers "
-                                  f"({'per message' if per_message else 'batched'})")
-            mode = "per message" if per_message else "batched"
-            rows.append((f"in-process fan-out, {subscribers} sub ({mode}){store_label(store)}",
-                         f"{rate:,.0f} deliveries/s", target))
-            print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+              "memcache": ((1, 2000), (100, 40), (1000, 6)),
+              "redis": ((1, 2000), (100, 40), (1000, 6))}
+    for (n, per_message), store in itertools.product(
+            itertools.product(range(3), (True, False)), stores):
+        subscribers, count = counts[store][n]
+        if args.quick:
+            count = max(3, count // 4)
+        rate = inprocess_fanout(subscribers, count, per_message, store, args.mc, args.redis)
+        measure = (f"in-process fan-out, {subscribers} sub "
+                   f"({'per message' if per_message else 'batched'})")
+        table.add(measure, store, f"{rate:,.0f} deliveries/s")
+        if store == "memory" and subscribers == 1000:
+            table.target(measure, f"memory >= {TARGET_INPROC:,}/s", rate >= TARGET_INPROC,
+                         missed)
 
     # -- 3. HTTP fan-out ---------------------------------------------------------------------
-    for store, server_kind, (subscribers, count) in itertools.product(
-            stores, servers, ((1, 2000), (100, 100), (1000, 20))):
+    single: dict = {}
+    for server_kind, (subscribers, count), store in itertools.product(
+            servers, ((1, 2000), (100, 100), (1000, 20)), stores):
         if args.quick:
             count = max(5, count // 4)
-        group = Servers(server_kind, 24, store, args.mc)
+        group = Servers(server_kind, 24, store, args.mc, args.redis, count=FANOUT_WORKERS)
         try:
-            result = asyncio.run(http_fanout_run(group.a.port, subscribers, count,
-                                                 publish_port=group.b.port))
+            result = asyncio.run(http_fanout_run([w.port for w in group.workers], subscribers,
+                                                 count, publish_port=group.a.port))
         finally:
             group.stop()
-        rows.append((f"HTTP fan-out, {subscribers} sub polling, {server_kind}"
-                     f"{store_label(store)}",
-                     f"{result['per_second']:,.0f} deliveries/s "
-                     f"({result['delivered']}/{result['expected']} in "
-                     f"{result['elapsed']:.2f} s, publishing {result['publish_s']:.2f} s"
-                     f"{', %d HTTP errors' % result['errors'] if result['errors'] else ''})",
-                     ""))
-        print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+        measure = f"HTTP fan-out, {subscribers} sub polling, {server_kind}"
+        cell = f"{result['per_second']:,.0f}/s"
+        if result["delivered"] != result["expected"]:
+            cell += f" ({result['delivered']}/{result['expected']} delivered)"
+        if result["errors"]:
+            cell += f" ({result['errors']} HTTP errors)"
+        table.add(measure, store, cell)
+        if store == "memory":
+            single[measure] = result["per_second"]
+        elif store == "redis" and measure in single:
+            table.target(measure, f"redis on {FANOUT_WORKERS} workers >= memory on 1",
+                         result["per_second"] >= single[measure], missed)
 
-    # -- the table -------------------------------------------------------------------------
-    print()
-    print_table(("measure", "measured", "target"), rows)
-    print()
-    errors = [f"{k}: {v['last_error']}" for k, v in latency.items() if v.get("last_error")]
+    table.print()
     if errors:
         print("last HTTP errors seen (the client retried):")
         for line in errors:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.servers import SERVER_KINDS, TRANSPORTS, Transport, serving
-from tests.support.stores import MemcachedProcess, memcached_binary
+from tests.support.stores import (MemcachedProcess, RedisCluster, RedisProcess,
+                                  memcached_binary, redis_binary, redis_cli_binary)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -102,6 +103,61 @@ def mc_prefix(request) -> str:
 
     name = re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name)[-40:]
     return f"t{uuid.uuid4().hex[:12]}_{name}"
+
+
+# -- Redis ---------------------------------------------------------------------------------
+
+
+def _require_redis() -> str:
+    pytest.importorskip("redis")
+    binary = redis_binary()
+    if binary is None:
+        pytest.skip("redis-server not found: `make test` installs it from Debian's packages "
+                    "(apt-get install redis-server redis-tools)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A redis-server for the whole session (``.url``); tests keep apart by ``mc_prefix``.
+
+    Do not stop or restart it: use ``redis_factory`` for a private one.
+    """
+    server = RedisProcess(_require_redis()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_factory():
+    """``redis_factory() -> RedisProcess``: a private, started redis-server that the test may
+    stop, pause and restart; stopped at teardown."""
+    binary = _require_redis()
+    started: list = []
+
+    def start(**options) -> RedisProcess:
+        server = RedisProcess(binary, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A local Redis Cluster of three masters for the session (``.url`` names one node)."""
+    binary = _require_redis()
+    if redis_cli_binary() is None:
+        pytest.skip("redis-cli not found: `make test` installs it (apt-get install redis-tools)")
+    cluster = RedisCluster(binary, str(tmp_path_factory.mktemp("redis-cluster"))).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 # ------------------------------------------------------------------------------ endpoints

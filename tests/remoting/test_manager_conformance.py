@@ -1,7 +1,8 @@
 """What every (connection manager, subscription manager) pair must do: a conformance suite.
 
-The ``managers`` fixture yields the pairs: the in-memory one, and the memcache one (skipped
-when no memcached binary is found).  A new store is checked by adding one fixture param.
+The ``managers`` fixture yields the pairs: the in-memory one, the memcache one, and the Redis
+one on a single server and on a local 3-master Redis Cluster (each skipped when its server
+binary is not found).  A new store is checked by adding one fixture param.
 
 Covered: connections (ids, channels, counts, flags, touch, login state), session
 attributes, notify functions, timeouts and the cleaner (``ChannelSet.clean`` and the lazy
@@ -46,7 +47,29 @@ def _memcache_pair(request):
             MemcacheSubscriptionManager(mc_servers=memcached.servers, key_prefix=prefix))
 
 
-PAIRS = {"memory": _memory_pair, "memcache": _memcache_pair}
+def _redis_pair(request):
+    from amfast.remoting.redis_connection_manager import RedisConnectionManager
+    from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager
+    server = request.getfixturevalue("redis_server")
+    prefix = request.getfixturevalue("mc_prefix")
+    return (RedisConnectionManager(url=server.url, key_prefix=prefix),
+            RedisSubscriptionManager(url=server.url, key_prefix=prefix))
+
+
+def _redis_cluster_pair(request):
+    from redis.cluster import RedisCluster
+
+    from amfast.remoting.redis_connection_manager import RedisConnectionManager
+    from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager
+    cluster = request.getfixturevalue("redis_cluster")
+    prefix = request.getfixturevalue("mc_prefix")
+    client = RedisCluster.from_url(cluster.url, socket_timeout=1.0)
+    return (RedisConnectionManager(client=client, key_prefix=prefix),
+            RedisSubscriptionManager(client=client, key_prefix=prefix))
+
+
+PAIRS = {"memory": _memory_pair, "memcache": _memcache_pair, "redis": _redis_pair,
+         "redis-cluster": _redis_cluster_pair}
 
 
 #: Known bugs of one pair: test name -> {pair: reason}; such tests are strict xfails there.

@@ -1,7 +1,8 @@
 """Store servers the tests start on free 127.0.0.1 ports, and stop, freeze and restart.
 
 ``StoreProcess`` runs one server binary; a store adds its command line
-(``MemcachedProcess``).  ``stop`` kills the process as a crash would, ``pause``
+(``MemcachedProcess``, ``RedisProcess``; ``RedisCluster`` starts several Redis nodes
+and joins them into a Cluster).  ``stop`` kills the process as a crash would, ``pause``
 freezes it (SIGSTOP: it accepts connections and never answers), ``restart`` starts
 it again empty on the same port.
 """
@@ -116,3 +117,78 @@ class MemcachedProcess(StoreProcess):
 def memcached_binary() -> str | None:
     return find_binary("memcached", "/usr/bin/memcached", "/usr/local/bin/memcached",
                        "/usr/sbin/memcached")
+
+
+class RedisProcess(StoreProcess):
+    """A redis-server keeping everything in memory (no snapshots, no append-only file, so a
+    restart loses everything, as a crash of an unpersisted Redis would); ``url`` is what
+    the Redis managers take.  ``cluster``: a Cluster node."""
+
+    def __init__(self, binary: str, port: int | None = None, cluster: bool = False,
+                 directory: str | None = None):
+        StoreProcess.__init__(self, binary, port)
+        self.cluster = cluster
+        self.directory = directory
+        # Its Cluster bus port, free too (by default the port + 10000, maybe over 65535).
+        self.bus_port = free_port() if cluster else None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list:
+        cmd = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+               "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"]
+        if self.cluster:
+            cmd += ["--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
+                    "--cluster-node-timeout", "2000",
+                    "--cluster-config-file", f"nodes-{self.port}.conf", "--dir", self.directory]
+        return cmd
+
+    def cli(self, *args: str, timeout: float = WAIT) -> str:
+        """``redis-cli`` against this server; its output."""
+        cli = find_binary("redis-cli", "/usr/bin/redis-cli", "/usr/local/bin/redis-cli")
+        done = subprocess.run([cli, "-h", "127.0.0.1", "-p", str(self.port), *args],
+                              capture_output=True, text=True, timeout=timeout, check=True)
+        return done.stdout
+
+
+class RedisCluster:
+    """``masters`` Redis nodes joined into a Cluster (no replicas) by ``redis-cli --cluster
+    create``, in a temporary directory; ``url`` names one node."""
+
+    def __init__(self, binary: str, directory: str, masters: int = 3):
+        self.nodes = [RedisProcess(binary, cluster=True, directory=directory)
+                      for _ in range(masters)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> "RedisCluster":
+        try:
+            for node in self.nodes:
+                node.start()
+            self.nodes[0].cli("--cluster", "create",
+                              *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                              "--cluster-replicas", "0", "--cluster-yes")
+            deadline = time.monotonic() + WAIT
+            while "cluster_state:ok" not in self.nodes[0].cli("cluster", "info"):
+                assert time.monotonic() < deadline, "the Redis Cluster did not come up"
+                time.sleep(0.05)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def redis_binary() -> str | None:
+    return find_binary("redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server")
+
+
+def redis_cli_binary() -> str | None:
+    return find_binary("redis-cli", "/usr/bin/redis-cli", "/usr/local/bin/redis-cli")
