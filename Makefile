@@ -8,7 +8,7 @@ endif
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.amfast-installed
 
-.PHONY: install build test bench demo clean memcached fuzz bench-messaging
+.PHONY: install build test bench demo clean memcached postgresql fuzz bench-messaging
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ memcached:
 	  echo "installing memcached from Debian packages"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
 
+# PostgreSQL's server binaries (the SQL managers' tests start private clusters with them) come
+# from Debian's packages when the machine lacks them; the package also makes the `postgres`
+# user the server runs as when the tests run as root.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql from Debian packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 # The examples on 127.0.0.1 with the in-memory managers: RPC on :8000, chat on :8001 (WSGI)
 # and on :8002/flex/ (ASGI, in a Starlette application).
 demo: build
@@ -39,7 +47,7 @@ demo: build
 	$(VPY) examples/hello/server.py 8000
 
 # The import contracts of pyproject.toml (the layers of docs/architecture.md), then the suite.
-test: build memcached
+test: build memcached postgresql
 	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest
 
