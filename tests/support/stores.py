@@ -125,12 +125,12 @@ def memcached_binary() -> str | None:
 
 # -- PostgreSQL -----------------------------------------------------------------------------
 
-#: Settings of the test clusters: loopback only, no Unix socket, no waiting for the disk.
+#: Settings of the test clusters: loopback only, no Unix socket, no waiting for the disk (a
+#: commit is written before it returns, so a crash of the server loses nothing).
 POSTGRES_SETTINGS = {
     "listen_addresses": "127.0.0.1",
     "unix_socket_directories": "",
     "fsync": "off",
-    "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_connections": "300",
     "shared_buffers": "16MB",
