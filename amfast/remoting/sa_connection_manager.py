@@ -105,6 +105,22 @@ class SaConnectionManager(SaManager, ConnectionManager):
             return state
         return self._run(load)
 
+    def getConnection(self, connection_id: str | None, touch: bool = True) -> Connection:
+        """As ``ConnectionManager.getConnection``; finding and touching a live connection is
+        one UPDATE (every request does it)."""
+        if connection_id is None or not touch:
+            return ConnectionManager.getConnection(self, connection_id, touch)
+        conns, now = self.connections, self.now()
+        row = self._run(lambda conn: conn.execute(
+            sa.update(conns).where(conns.c.id == connection_id,
+                                   conns.c.last_active + conns.c.timeout >= now)
+            .values(last_active=now).returning(conns.c.channel_name, conns.c.timeout)).first(),
+            write=True)
+        if row is None:
+            raise NotConnectedError(f"Connection '{connection_id}' is not connected or has "
+                                    f"expired.")
+        return self.connection_class(self, row.channel_name, connection_id, row.timeout)
+
     def getField(self, connection_id: str, name: str) -> Any:
         if name == "session":
             return self._run(lambda conn: self._read_session(conn, connection_id))

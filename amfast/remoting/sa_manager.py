@@ -42,6 +42,9 @@ __all__ = ["SaManager", "make_engine", "StoreUnavailableError", "DEFAULT_TIMEOUT
 DEFAULT_TIMEOUT = 2.0
 #: How long (s) a process refuses a PostgreSQL server it found unreachable.
 DEFAULT_RETRY_INTERVAL = 1.0
+#: ``make_engine``'s pool: connections kept, more made under load, and how long (s) a request
+#: waits for one when all are busy (ones held by a frozen server are freed within ``timeout``).
+POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 10, 20, 10.0
 #: PostgreSQL's error classes worth trying again: serialization failure, deadlock.
 TRANSIENT_SQLSTATES = ("40001", "40P01")
 #: Attempts of one operation (a stale pooled connection, a deadlock).
@@ -51,11 +54,15 @@ DIALECTS = ("sqlite", "postgresql")
 
 def make_engine(url: str | sa.URL, timeout: float = DEFAULT_TIMEOUT, **options: Any
                 ) -> sa.Engine:
-    """An engine with the options the managers want: a pool checkout waits at most
-    ``timeout`` seconds, and so does a new PostgreSQL connection (libpq's minimum is 2)."""
+    """An engine with the options the managers want: a pool for servers with many threads
+    (``POOL_SIZE``, ``MAX_OVERFLOW``, ``POOL_TIMEOUT``), and a new PostgreSQL connection
+    waits at most ``timeout`` seconds for the server (libpq's minimum is 2).  ``options``
+    are ``sqlalchemy.create_engine``'s."""
     url = sa.make_url(url)
-    options.setdefault("pool_timeout", timeout)
+    options.setdefault("pool_timeout", POOL_TIMEOUT)
     if url.get_backend_name() == "postgresql":
+        options.setdefault("pool_size", POOL_SIZE)
+        options.setdefault("max_overflow", MAX_OVERFLOW)
         connect_args = dict(options.pop("connect_args", {}))
         connect_args.setdefault("connect_timeout", max(2, math.ceil(timeout)))
         options["connect_args"] = connect_args
@@ -161,14 +168,18 @@ class SaManager:
         self._ensure_tables()
         return self._transaction(work, write)
 
-    def _transaction(self, work: Callable[[sa.Connection], Any], write: bool) -> Any:
+    def _check_down(self) -> None:
         if time.monotonic() < self._down_until:
             raise StoreUnavailableError("the SQL database is unreachable")
+
+    def _transaction(self, work: Callable[[sa.Connection], Any], write: bool) -> Any:
+        self._check_down()
         for attempt in range(ATTEMPTS):
             watch = None
             try:
                 with self._write_lock if write else contextlib.nullcontext(), \
                         self.engine.connect() as conn, self._watch(conn) as watch:
+                    self._check_down()  # found down while this request waited for the pool
                     if write and self.dialect == "sqlite":
                         # Take the write lock first: two deferred transactions that both
                         # read, then both write, would fail instead of taking turns.
@@ -197,7 +208,7 @@ class SaManager:
     def _unavailable(self, exc: Exception, timed_out: bool) -> StoreUnavailableError:
         """The error clients see (the database's own text goes to the log only)."""
         if self.dialect == "postgresql" and (timed_out or isinstance(
-                exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError))):
+                exc, (sa_exc.OperationalError, sa_exc.InterfaceError))):
             self._down_until = time.monotonic() + self.retry_interval
         reason = "did not answer in time" if timed_out else str(exc).splitlines()[0]
         amfast.logger.error("SQL database (%s): %s", self.dialect, reason)

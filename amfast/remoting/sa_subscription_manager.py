@@ -212,10 +212,13 @@ class SaSubscriptionManager(SaManager, SubscriptionManager):
     def collectMessages(self, connection_id: str) -> list:
         subs, messages = self.subscriptions, self.messages
         # Held polls and streams look often: a read finds whether anything is new, and only
-        # then are the subscriptions locked.
+        # then are the subscriptions locked (on SQLite, the one write lock is taken).
         new = sa.select(sa.literal(1)).select_from(subs.join(messages, sa.and_(
             messages.c.topic == subs.c.topic, messages.c.seq > subs.c.cursor))).where(
             subs.c.connection_id == connection_id).limit(1)
+        if self.dialect == "postgresql":
+            return self._run(lambda conn: [] if conn.execute(new).first() is None
+                             else self._collect(conn, connection_id))
         if self._run(lambda conn: conn.execute(new).first()) is None:
             return []
         return self._run(lambda conn: self._collect(conn, connection_id), write=True)
