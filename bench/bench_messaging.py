@@ -20,13 +20,18 @@ What it measures, on 127.0.0.1 only:
    subscribers (``/amf``) fetch them (16 requests in flight), for N = 1, 100, 1,000:
    deliveries per second from the first publish to the last delivery.
 
-Each is measured with the in-memory managers and with the memcache managers (``--stores``).
+Each is measured with the in-memory managers and with the memcache managers (``--stores``),
+and with the PostgreSQL ones when asked (``--stores memory,memcache,postgresql``).
 With memcache, latency and HTTP fan-out run across two server processes sharing one
 memcached: subscribers on process A, the publisher on process B, so every delivery goes
 through memcached and a held poll or stream finds it when it re-checks (every
 ``MC_POLL_INTERVAL`` ms).  A private memcached is started on a free port (``--mc`` names an
 existing one instead); without the memcached binary the memcache runs are skipped
-(``make memcached`` installs it).
+(``make memcached`` installs it).  With postgresql (the SQL managers), likewise two processes
+on one database, where a publish in B wakes A's held polls and streams through PostgreSQL's
+LISTEN/NOTIFY: the latency rows are that cross-process wake-up.  A private cluster is started
+on a free port (``--pg`` names an existing database's URL instead); without PostgreSQL's
+binaries the postgresql runs are skipped (``make postgresql`` installs them).
 
 Targets (2 cores, in-memory managers): p99 < 20 ms with 100 streaming subscribers; >= 50,000 in-process
 deliveries/s with 1,000 subscribers.  With ``--profile`` (or when a target is missed) the
@@ -74,11 +79,22 @@ MC_POLL_INTERVAL = 100
 
 def make_managers(store: str = "memory", mc: str | None = None,
                   prefix: str | None = None) -> dict:
-    """The ChannelSet arguments of a store: "memory", or "memcache" (server ``mc``)."""
+    """The ChannelSet arguments of a store: "memory", "memcache" (server ``mc``) or
+    "postgresql" (``mc`` is the database's URL)."""
     if store == "memory":
         from amfast.remoting.subscription_manager import MemorySubscriptionManager
         return {"subscription_manager": MemorySubscriptionManager(ttl=600000,
                                                                   max_messages=200000)}
+    if store == "postgresql":
+        from amfast.remoting.sa_connection_manager import SaConnectionManager
+        from amfast.remoting.sa_manager import make_engine
+        from amfast.remoting.sa_subscription_manager import SaSubscriptionManager
+        engine = make_engine(mc)
+        prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
+        return {"connection_manager": SaConnectionManager(engine, table_prefix=prefix,
+                                                          secret="bench secret"),
+                "subscription_manager": SaSubscriptionManager(
+                    engine, ttl=600000, table_prefix=prefix, max_messages=200000)}
     from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
     from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
     prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
@@ -120,19 +136,20 @@ def start_server(kind: str, threads: int, store: str = "memory", mc: str | None 
                  prefix: str | None = None) -> ServerProcess:
     port = free_port()
     store_args = ["--store", store, "--mc", mc, "--prefix", prefix] \
-        if store == "memcache" else []
+        if store != "memory" else []
     return ServerProcess([__file__, "--serve", kind, port, threads] + store_args, port, kind)
 
 
 class Servers:
-    """The servers of one run: with memcache, subscribers on A and the publisher on B (two
-    processes, one memcached, one key prefix); in memory, one process for both."""
+    """The servers of one run: with memcache or postgresql, subscribers on A and the publisher
+    on B (two processes, one store, one key or table prefix); in memory, one process for
+    both."""
 
     def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None):
         prefix = f"bench{uuid.uuid4().hex[:10]}"
         self.a = start_server(kind, threads, store, mc, prefix)
         self.b = self.a
-        if store == "memcache":
+        if store != "memory":
             try:
                 self.b = start_server(kind, threads, store, mc, prefix)
             except Exception:
@@ -424,7 +441,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="always print the profile")
     parser.add_argument("--servers", default="wsgiref,waitress")
     parser.add_argument("--stores", default="memory,memcache",
-                        help="managers to measure: memory, memcache (default both)")
+                        help="managers to measure: memory, memcache, postgresql "
+                             "(default memory,memcache)")
+    parser.add_argument("--pg", metavar="URL",
+                        help="use this PostgreSQL database (default: start a private cluster)")
     parser.add_argument("--mc", metavar="HOST:PORT",
                         help="use this memcached (default: start a private one)")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "THREADS"),
@@ -456,11 +476,46 @@ def main() -> None:
     if "memcache" in stores:
         print(f"memcache: memcached at {args.mc}; two server processes (subscribers on A, "
               f"publisher on B); held polls and streams re-check every {MC_POLL_INTERVAL} ms")
+    postgresql = None
+    if "postgresql" in stores and not args.pg:
+        postgresql = start_postgresql()
+        if postgresql is None:
+            print("postgresql: skipped (no PostgreSQL binaries or psycopg; `make postgresql` "
+                  "installs them)")
+            stores.remove("postgresql")
+        else:
+            args.pg = postgresql.url
+    if "postgresql" in stores:
+        print(f"postgresql: {args.pg.rpartition('@')[2]}; two server processes (subscribers "
+              f"on A, publisher on B); B's publishes wake A's held polls and streams through "
+              f"LISTEN/NOTIFY")
     try:
         run_all(args, servers, stores, messages, rows, missed)
     finally:
         if memcached is not None:
             memcached.stop()
+        if postgresql is not None:
+            postgresql.remove()
+            postgresql.template.remove()
+
+
+def start_postgresql():
+    """A private PostgreSQL cluster (tests/support/stores.py), or None without the binaries."""
+    try:
+        import psycopg  # noqa: F401
+        from tests.support.stores import (PostgresProcess, PostgresTemplate, postgres_bindir,
+                                          postgres_user)
+    except ImportError:
+        return None
+    bindir, user = postgres_bindir(), postgres_user()
+    if bindir is None or user is None:
+        return None
+    return PostgresProcess(PostgresTemplate(bindir, user)).start()
+
+
+def store_address(args, store: str) -> str | None:
+    """What ``make_managers`` takes as ``mc`` for the store."""
+    return args.pg if store == "postgresql" else args.mc
 
 
 def store_label(store: str) -> str:
@@ -474,7 +529,7 @@ def run_all(args, servers: list, stores: list, messages: int, rows: list, missed
     latency = {}
     for store, server_kind, sub_kind, subscribers in itertools.product(
             stores, servers, ("longpoll", "streaming"), (1, 100)):
-        group = Servers(server_kind, subscribers + 24, store, args.mc)
+        group = Servers(server_kind, subscribers + 24, store, store_address(args, store))
         try:
             result = asyncio.run(latency_run(group.a.port, sub_kind, subscribers, messages,
                                              publish_port=group.b.port))
@@ -497,15 +552,17 @@ def run_all(args, servers: list, stores: list, messages: int, rows: list, missed
         print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
 
     # -- 2. in-process fan-out ------------------------------------------------------------
-    # memcache: every poll is a few memcached round trips, so fewer messages.
+    # memcache, postgresql: every poll is a few round trips to the store, so fewer messages.
     counts = {"memory": ((1, 20000), (100, 300), (1000, 40)),
-              "memcache": ((1, 2000), (100, 40), (1000, 6))}
+              "memcache": ((1, 2000), (100, 40), (1000, 6)),
+              "postgresql": ((1, 1000), (100, 20), (1000, 4))}
     for store in stores:
         for (subscribers, count), per_message in itertools.product(counts[store],
                                                                    (True, False)):
             if args.quick:
                 count = max(3, count // 4)
-            rate = inprocess_fanout(subscribers, count, per_message, store, args.mc)
+            rate = inprocess_fanout(subscribers, count, per_message, store,
+                                    store_address(args, store))
             target = ""
             if store == "memory" and subscribers == 1000:
                 ok = rate >= TARGET_INPROC
@@ -523,7 +580,7 @@ def run_all(args, servers: list, stores: list, messages: int, rows: list, missed
             stores, servers, ((1, 2000), (100, 100), (1000, 20))):
         if args.quick:
             count = max(5, count // 4)
-        group = Servers(server_kind, 24, store, args.mc)
+        group = Servers(server_kind, 24, store, store_address(args, store))
         try:
             result = asyncio.run(http_fanout_run(group.a.port, subscribers, count,
                                                  publish_port=group.b.port))
