@@ -20,6 +20,7 @@ again every ``poll_interval`` of their channel (``recheck`` is True).
 """
 from __future__ import annotations
 
+import asyncio
 import pickle
 from typing import Any, Iterator
 
@@ -93,6 +94,10 @@ class SaSubscriptionManager(SaManager, SubscriptionManager):
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
+
+    async def stopAsync(self) -> None:
+        """``stop`` in a thread: the listener may take a moment to end."""
+        await asyncio.to_thread(self.stop)
 
     def _listen_connection(self) -> Any:
         """A psycopg connection of the engine's, taken out of its pool, in autocommit."""

@@ -146,7 +146,8 @@ def test_the_managers_take_amfasts_arguments_in_amfasts_order(sqlite_url):
 def test_tables_are_created_on_first_use_with_the_documented_columns(store):
     cm, sm = store.make()
     engine = cm.engine
-    assert not sa.inspect(engine).get_table_names()  # nothing before the first use
+    assert not [name for name in sa.inspect(engine).get_table_names()
+                if name.startswith(store.prefix)]  # nothing before the first use
     cm.createConnection(CHANNEL)
     sm.subscribe("conn", "consumer", "news")
     inspector = sa.inspect(engine)
@@ -177,7 +178,7 @@ def test_a_destination_name_too_long_for_the_tables_is_refused_cleanly(store):
     assert [m.body for _, m in sm.collectMessages("conn")] == ["fits"]
 
 
-# -- what a restart keeps ---------------------------------------------------------------------------
+# -- what a restart keeps -------------------------------------------------------------------------
 
 
 def test_a_restart_keeps_connections_sessions_logins_subscriptions_and_undelivered_messages(
@@ -250,7 +251,7 @@ def test_without_a_secret_every_process_uses_the_one_in_the_database(store):
         stranger.close()
 
 
-# -- the PostgreSQL listener -------------------------------------------------------------------------
+# -- the PostgreSQL listener ----------------------------------------------------------------------
 
 
 def test_sqlite_held_requests_recheck_and_postgresql_ones_wait_for_notifications(store):
@@ -265,6 +266,24 @@ def test_sqlite_held_requests_recheck_and_postgresql_ones_wait_for_notifications
             assert wait_for(lambda: not sm.recheck), "the listener does not listen"
     finally:
         sm.stop()
+    assert sm.recheck
+
+
+def test_an_asgi_lifespan_starts_and_stops_the_listener(pg_store):
+    import asyncio
+
+    cm, sm = pg_store.make()
+
+    async def lifespan() -> bool:
+        await sm.startAsync(cm.notifier)
+        deadline = time.monotonic() + 5
+        while sm.recheck and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        listening = not sm.recheck
+        await sm.stopAsync()
+        return listening
+
+    assert asyncio.run(lifespan())
     assert sm.recheck
 
 
@@ -336,7 +355,7 @@ def test_the_listener_listens_again_after_postgresql_restarts(private_pg):
     assert [m.body for _, m in sm_b.collectMessages("conn")] == ["after the restart"]
 
 
-# -- faults -----------------------------------------------------------------------------------------
+# -- faults ---------------------------------------------------------------------------------------
 
 
 def test_while_postgresql_is_down_operations_fail_fast_and_resume_with_nothing_lost(private_pg):
@@ -549,7 +568,7 @@ def test_session_errors_are_the_managers_own(store):
     assert connection.getSessionAttr("kept") == 1
 
 
-# -- two server processes on one PostgreSQL ---------------------------------------------------------
+# -- two server processes on one PostgreSQL -------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
 
