@@ -8,7 +8,7 @@ endif
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.amfast-installed
 
-.PHONY: install build test bench demo clean memcached redis fuzz bench-messaging
+.PHONY: install build test bench demo clean memcached redis postgresql fuzz bench-messaging
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ redis:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    redis-server redis-tools >/dev/null; }
 
+# PostgreSQL's server binaries (the SQL managers' tests start private clusters with them) come
+# from Debian's packages when the machine lacks them; the package also makes the `postgres`
+# user the server runs as when the tests run as root.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql from Debian packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+
 # The examples on 127.0.0.1 with the in-memory managers: RPC on :8000 and chat on :8001 (WSGI),
 # each with its console at /console/ (login DEMO_LOGIN), and the chat on :8002/flex/ (ASGI, in
 # a Starlette application); a chat client says hello every 2 s on the streaming channel of
@@ -51,7 +60,7 @@ demo: build
 	$(VPY) examples/hello/server.py 8000 --console $(DEMO_LOGIN)
 
 # The import contracts of pyproject.toml (the layers of docs/architecture.md), then the suite.
-test: build memcached redis
+test: build memcached redis postgresql
 	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest
 

@@ -28,7 +28,11 @@ through the store.  With memcache a held poll or stream finds it when it re-chec
 them.  HTTP fan-out with a shared store runs on four worker processes: the publisher posts
 to the first, the subscribers poll all four.  A private memcached and a private redis-server
 are started on free ports (``--mc`` and ``--redis`` name existing ones instead); without a
-server binary its runs are skipped (``make memcached redis`` installs them).
+server binary its runs are skipped (``make memcached redis`` installs them).  With
+postgresql (the SQL managers, asked for with ``--stores ...,postgresql``), likewise two
+processes on one database, where a publish in B wakes A's held polls and streams through
+PostgreSQL's LISTEN/NOTIFY; a private cluster is started on a free port (``--pg`` names an
+existing database's URL instead; ``make postgresql`` installs the binaries).
 
 Servers (``--servers``): amfast's threaded wsgiref server, waitress (WSGI, a thread per held
 request) and uvicorn (ASGI: held requests are coroutines; the Redis listener is a task on
@@ -88,10 +92,10 @@ MC_POLL_INTERVAL = 100
 # ============================================================================= the server
 
 
-def make_managers(store: str = "memory", mc: str | None = None,
-                  prefix: str | None = None, redis_url: str | None = None) -> dict:
-    """The ChannelSet arguments of a store: "memory", "memcache" (server ``mc``) or "redis"
-    (``redis_url``)."""
+def make_managers(store: str = "memory", address: str | None = None,
+                  prefix: str | None = None) -> dict:
+    """The ChannelSet arguments of a store: "memory", or a shared one at ``address``:
+    "memcache" (host:port), "redis" (its URL) or "postgresql" (the database's URL)."""
     if store == "memory":
         from amfast.remoting.subscription_manager import MemorySubscriptionManager
         return {"subscription_manager": MemorySubscriptionManager(ttl=600000,
@@ -101,21 +105,30 @@ def make_managers(store: str = "memory", mc: str | None = None,
         from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager
         prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
         return {"connection_manager": RedisConnectionManager(
-                    url=redis_url, key_prefix=prefix, secret="bench secret"),
+                    url=address, key_prefix=prefix, secret="bench secret"),
                 "subscription_manager": RedisSubscriptionManager(
-                    ttl=600000, max_messages=200000, url=redis_url, key_prefix=prefix)}
+                    ttl=600000, max_messages=200000, url=address, key_prefix=prefix)}
+    if store == "postgresql":
+        from amfast.remoting.sa_connection_manager import SaConnectionManager
+        from amfast.remoting.sa_manager import make_engine
+        from amfast.remoting.sa_subscription_manager import SaSubscriptionManager
+        engine = make_engine(address)
+        prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
+        return {"connection_manager": SaConnectionManager(engine, table_prefix=prefix,
+                                                          secret="bench secret"),
+                "subscription_manager": SaSubscriptionManager(
+                    engine, ttl=600000, table_prefix=prefix, max_messages=200000)}
     from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
     from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
     prefix = prefix or f"bench{uuid.uuid4().hex[:10]}"
     return {"connection_manager": MemcacheConnectionManager(
-                mc_servers=[mc], key_prefix=prefix, secret="bench secret"),
+                mc_servers=[address], key_prefix=prefix, secret="bench secret"),
             "subscription_manager": MemcacheSubscriptionManager(
-                ttl=600000, max_messages=200000, mc_servers=[mc], key_prefix=prefix)}
+                ttl=600000, max_messages=200000, mc_servers=[address], key_prefix=prefix)}
 
 
-def build_channel_set(store: str = "memory", mc: str | None = None,
-                      prefix: str | None = None, redis_url: str | None = None,
-                      kind: str = "wsgiref"):
+def build_channel_set(store: str = "memory", address: str | None = None,
+                      prefix: str | None = None, kind: str = "wsgiref"):
     if kind == "uvicorn":
         from amfast.remoting.asgi_channel import (AsgiChannel as Channel,
                                                   AsgiChannelSet as ChannelSet,
@@ -128,7 +141,7 @@ def build_channel_set(store: str = "memory", mc: str | None = None,
     # publish wakes at once are collected together, as many as there are threads.
     options = {"workers": 32} if kind == "uvicorn" and store != "memory" else {}
     channel_set = ChannelSet(max_held=None, **options,
-                             **make_managers(store, mc, prefix, redis_url))
+                             **make_managers(store, address, prefix))
     poll_interval = {"poll_interval": MC_POLL_INTERVAL} if store == "memcache" else {}
     channel_set.mapChannel(Channel("amf"))
     channel_set.mapChannel(Channel("longpoll", wait_interval=30000, max_waiting_polls=2000,
@@ -138,9 +151,9 @@ def build_channel_set(store: str = "memory", mc: str | None = None,
     return channel_set
 
 
-def serve(kind: str, port: int, threads: int, store: str = "memory", mc: str | None = None,
-          prefix: str | None = None, redis_url: str | None = None) -> None:
-    channel_set = build_channel_set(store, mc, prefix, redis_url, kind)
+def serve(kind: str, port: int, threads: int, store: str = "memory",
+          address: str | None = None, prefix: str | None = None) -> None:
+    channel_set = build_channel_set(store, address, prefix, kind)
     if kind == "uvicorn":
         import uvicorn
         uvicorn.run(channel_set, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
@@ -154,14 +167,11 @@ def serve(kind: str, port: int, threads: int, store: str = "memory", mc: str | N
         make_server(channel_set, "127.0.0.1", port).serve_forever()
 
 
-def start_server(kind: str, threads: int, store: str = "memory", mc: str | None = None,
-                 prefix: str | None = None, redis_url: str | None = None) -> ServerProcess:
+def start_server(kind: str, threads: int, store: str = "memory", address: str | None = None,
+                 prefix: str | None = None) -> ServerProcess:
     port = free_port()
-    store_args = []
-    if store == "memcache":
-        store_args = ["--store", store, "--mc", mc, "--prefix", prefix]
-    elif store == "redis":
-        store_args = ["--store", store, "--redis", redis_url, "--prefix", prefix]
+    store_args = ["--store", store, "--address", address, "--prefix", prefix] \
+        if store != "memory" else []
     return ServerProcess([__file__, "--serve", kind, port, threads] + store_args, port, kind)
 
 
@@ -170,13 +180,13 @@ class Servers:
     subscribers use ``a`` (and ``workers``), the publisher ``b``.  In memory, one process
     for both; with a shared store, ``count`` processes (the last publishes)."""
 
-    def __init__(self, kind: str, threads: int, store: str = "memory", mc: str | None = None,
-                 redis_url: str | None = None, count: int = 2):
+    def __init__(self, kind: str, threads: int, store: str = "memory",
+                 address: str | None = None, count: int = 2):
         prefix = f"bench{uuid.uuid4().hex[:10]}"
         self.workers: list = []
         try:
             for _ in range(1 if store == "memory" else count):
-                self.workers.append(start_server(kind, threads, store, mc, prefix, redis_url))
+                self.workers.append(start_server(kind, threads, store, address, prefix))
         except Exception:
             self.stop()
             raise
@@ -417,11 +427,10 @@ async def http_fanout_run(ports: list, subscribers: int, messages: int,
 
 
 def inprocess_fanout(subscribers: int, messages: int, per_message: bool,
-                     store: str = "memory", mc: str | None = None,
-                     redis_url: str | None = None) -> float:
+                     store: str = "memory", address: str | None = None) -> float:
     from amfast.remoting.channel import ChannelSet
     from amfast.remoting.wsgi_channel import WsgiChannel
-    channel_set = ChannelSet(**make_managers(store, mc, redis_url=redis_url))
+    channel_set = ChannelSet(**make_managers(store, address))
     channel = WsgiChannel("amf")
     channel_set.mapChannel(channel)
     manager = channel_set.subscription_manager
@@ -484,20 +493,24 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="always print the profile")
     parser.add_argument("--servers", default="wsgiref,waitress,uvicorn")
     parser.add_argument("--stores", default="memory,memcache,redis",
-                        help="managers to measure: memory, memcache, redis (default all)")
+                        help="managers to measure: memory, memcache, redis, postgresql "
+                             "(default memory,memcache,redis)")
     parser.add_argument("--mc", metavar="HOST:PORT",
                         help="use this memcached (default: start a private one)")
     parser.add_argument("--redis", metavar="URL",
                         help="use this Redis, redis://host:port/db (default: start a private "
                              "one)")
+    parser.add_argument("--pg", metavar="URL",
+                        help="use this PostgreSQL database (default: start a private cluster)")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "THREADS"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--store", default="memory", help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.store, args.mc,
-              args.prefix, args.redis)
+        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.store,
+              args.address, args.prefix)
         return
 
     import amfast
@@ -524,12 +537,24 @@ def main() -> None:
         else:
             started.append(redis_server)
             args.redis = f"redis://127.0.0.1:{redis_server.port}/0"
+    if "postgresql" in stores and not args.pg:
+        postgresql = start_postgresql()
+        if postgresql is None:
+            print("postgresql: skipped (no PostgreSQL binaries or psycopg; `make postgresql` "
+                  "installs them)")
+            stores.remove("postgresql")
+        else:
+            started.append(postgresql)
+            args.pg = postgresql.url
     if "memcache" in stores:
         print(f"memcache: memcached at {args.mc}; held polls and streams re-check every "
               f"{MC_POLL_INTERVAL} ms")
     if "redis" in stores:
         print(f"redis: {args.redis}; each process's listener wakes its held polls and streams")
-    if "memcache" in stores or "redis" in stores:
+    if "postgresql" in stores:
+        print(f"postgresql: {args.pg.rpartition('@')[2]}; B's publishes wake A's held polls "
+              f"and streams through LISTEN/NOTIFY")
+    if set(stores) - {"memory"}:
         print(f"shared stores: latency across two server processes (subscribers on A, "
               f"publisher on B); HTTP fan-out over {FANOUT_WORKERS} worker processes")
     try:
@@ -537,6 +562,37 @@ def main() -> None:
     finally:
         for server in started:
             server.stop()
+
+
+def start_postgresql():
+    """A private PostgreSQL cluster (tests/support/stores.py), or None without the binaries."""
+    try:
+        import psycopg  # noqa: F401
+        from tests.support.stores import (PostgresProcess, PostgresTemplate, postgres_bindir,
+                                          postgres_user)
+    except ImportError:
+        return None
+    bindir, user = postgres_bindir(), postgres_user()
+    if bindir is None or user is None:
+        return None
+    return _PostgresServer(PostgresProcess(PostgresTemplate(bindir, user)).start())
+
+
+class _PostgresServer:
+    """A private cluster, stopped (its data and template deleted) like the other servers."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.url = cluster.url
+
+    def stop(self) -> None:
+        self.cluster.remove()
+        self.cluster.template.remove()
+
+
+def store_address(args, store: str) -> str | None:
+    """Where a shared store's server is (what ``make_managers`` takes as ``address``)."""
+    return {"memcache": args.mc, "redis": args.redis, "postgresql": args.pg}.get(store)
 
 
 def latency_cell(result: dict) -> str:
@@ -583,7 +639,7 @@ def run_all(args, servers: list, stores: list, messages: int, missed: list) -> N
     errors = []
     for server_kind, sub_kind, subscribers, store in itertools.product(
             servers, ("longpoll", "streaming"), (1, 100), stores):
-        group = Servers(server_kind, subscribers + 24, store, args.mc, args.redis)
+        group = Servers(server_kind, subscribers + 24, store, store_address(args, store))
         try:
             result = asyncio.run(latency_run(group.a.port, sub_kind, subscribers, messages,
                                              publish_port=group.b.port))
@@ -605,13 +661,15 @@ def run_all(args, servers: list, stores: list, messages: int, missed: list) -> N
     # Shared stores: every poll is a few round trips, so fewer messages.
     counts = {"memory": ((1, 20000), (100, 300), (1000, 40)),
               "memcache": ((1, 2000), (100, 40), (1000, 6)),
-              "redis": ((1, 2000), (100, 40), (1000, 6))}
+              "redis": ((1, 2000), (100, 40), (1000, 6)),
+              "postgresql": ((1, 1000), (100, 20), (1000, 4))}
     for (n, per_message), store in itertools.product(
             itertools.product(range(3), (True, False)), stores):
         subscribers, count = counts[store][n]
         if args.quick:
             count = max(3, count // 4)
-        rate = inprocess_fanout(subscribers, count, per_message, store, args.mc, args.redis)
+        rate = inprocess_fanout(subscribers, count, per_message, store,
+                                store_address(args, store))
         measure = (f"in-process fan-out, {subscribers} sub "
                    f"({'per message' if per_message else 'batched'})")
         table.add(measure, store, f"{rate:,.0f} deliveries/s")
@@ -625,7 +683,8 @@ def run_all(args, servers: list, stores: list, messages: int, missed: list) -> N
             servers, ((1, 2000), (100, 100), (1000, 20)), stores):
         if args.quick:
             count = max(5, count // 4)
-        group = Servers(server_kind, 24, store, args.mc, args.redis, count=FANOUT_WORKERS)
+        group = Servers(server_kind, 24, store, store_address(args, store),
+                        count=FANOUT_WORKERS)
         try:
             result = asyncio.run(http_fanout_run([w.port for w in group.workers], subscribers,
                                                  count, publish_port=group.a.port))

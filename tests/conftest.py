@@ -222,3 +222,70 @@ def use_endpoints(channel_set, endpoint_factory) -> None:
         channel.endpoint = endpoint_factory(
             decoder.class_def_mapper, xml_type=decoder.xml_type,
             aware_datetimes=decoder.aware_datetimes, **decoder.limits)
+
+
+# -- PostgreSQL and SQLite (the SQL managers) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_template():
+    """One ``initdb`` for the session, copied for each cluster (``PostgresTemplate``)."""
+    pytest.importorskip("psycopg")
+    from tests.support.stores import PostgresTemplate, postgres_bindir, postgres_user
+
+    bindir, user = postgres_bindir(), postgres_user()
+    if bindir is None:
+        pytest.skip("PostgreSQL not found: `make test` installs it from Debian's packages "
+                    "(apt-get install postgresql)")
+    if user is None:
+        pytest.skip("running as root and no `postgres` user to run PostgreSQL as: Debian's "
+                    "postgresql package creates it")
+    template = PostgresTemplate(bindir, user)
+    yield template
+    template.remove()
+
+
+@pytest.fixture(scope="session")
+def postgresql(postgres_template):
+    """A PostgreSQL cluster for the whole session (``.url``); tests keep apart by
+    ``sql_prefix``.  Do not stop or freeze it: use ``postgresql_factory`` for a private one."""
+    from tests.support.stores import PostgresProcess
+
+    server = PostgresProcess(postgres_template).start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgresql_factory(postgres_template):
+    """``postgresql_factory() -> PostgresProcess``: a private, started cluster that the test may
+    stop, pause and restart; removed at teardown."""
+    from tests.support.stores import PostgresProcess
+
+    started: list = []
+
+    def start() -> PostgresProcess:
+        server = PostgresProcess(postgres_template)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.remove()
+
+
+@pytest.fixture
+def sql_prefix() -> str:
+    """A table prefix no other test uses."""
+    import uuid
+
+    return f"t{uuid.uuid4().hex[:12]}_"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """The URL of a new SQLite database file."""
+    pytest.importorskip("sqlalchemy")
+    return f"sqlite:///{tmp_path / 'amfast.db'}"

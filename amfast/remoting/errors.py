@@ -35,4 +35,4 @@ class SessionAttrError(ConnectionError):
 
 
 class StoreUnavailableError(ChannelError):
-    """The shared state store (memcached) cannot be reached."""
+    """The shared state store (memcached, the SQL database) cannot be reached."""

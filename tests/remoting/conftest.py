@@ -63,14 +63,20 @@ def build_messaging_channel_set(login: type | None = GoodUserLogin, *,
                                 secure: bool = False, ttl: int = 30000,
                                 max_messages: int = 10000, clean_freq: int = 300000,
                                 long_wait: int = LONG_WAIT, heart: int = HEART,
-                                poll_interval: int = 500, max_held: int | None = None) -> Any:
+                                poll_interval: int = 500, max_held: int | None = None,
+                                connection_manager: Any = None,
+                                subscription_manager: Any = None) -> Any:
     """``login``: a ChannelSet mixin with ``login`` (None: the channel set's own, which
     refuses everybody).  ``max_held`` None: these suites hold fewer requests than their
-    servers have threads (the bound itself is tested in test_push_limits.py)."""
+    servers have threads (the bound itself is tested in test_push_limits.py).  The managers
+    are in-memory ones made of the options above unless given."""
+    if connection_manager is None:
+        connection_manager = MemoryConnectionManager(connection_params=connection_params)
+    if subscription_manager is None:
+        subscription_manager = MemorySubscriptionManager(secure=secure, ttl=ttl,
+                                                         max_messages=max_messages)
     channel_set = transport.channel_set_class(*(() if login is None else (login,)))(
-        connection_manager=MemoryConnectionManager(connection_params=connection_params),
-        subscription_manager=MemorySubscriptionManager(secure=secure, ttl=ttl,
-                                                       max_messages=max_messages),
+        connection_manager=connection_manager, subscription_manager=subscription_manager,
         clean_freq=clean_freq, max_held=max_held)
     channel_set.mapChannel(transport.Channel("amf"))
     channel_set.mapChannel(transport.Channel("longpoll", wait_interval=long_wait,

@@ -1,8 +1,9 @@
 """What every (connection manager, subscription manager) pair must do: a conformance suite.
 
-The ``managers`` fixture yields the pairs: the in-memory one, the memcache one, and the Redis
-one on a single server and on a local 3-master Redis Cluster (each skipped when its server
-binary is not found).  A new store is checked by adding one fixture param.
+The ``managers`` fixture yields the pairs: the in-memory one, the memcache one, the Redis
+one on a single server and on a local 3-master Redis Cluster, and the SQL ones on SQLite
+and on PostgreSQL (each skipped when its server binary is not found).  A new store is
+checked by adding one entry to ``PAIRS``.
 
 Covered: connections (ids, channels, counts, flags, touch, login state), session
 attributes, notify functions, timeouts and the cleaner (``ChannelSet.clean`` and the lazy
@@ -68,8 +69,29 @@ def _redis_cluster_pair(request):
             RedisSubscriptionManager(client=client, key_prefix=prefix))
 
 
+def _sql_pair(request, url):
+    from amfast.remoting.sa_connection_manager import SaConnectionManager
+    from amfast.remoting.sa_manager import make_engine
+    from amfast.remoting.sa_subscription_manager import SaSubscriptionManager
+
+    engine = make_engine(url)
+    request.addfinalizer(engine.dispose)
+    prefix = request.getfixturevalue("sql_prefix")
+    return (SaConnectionManager(engine, table_prefix=prefix),
+            SaSubscriptionManager(engine, table_prefix=prefix))
+
+
+def _sqlite_pair(request):
+    return _sql_pair(request, request.getfixturevalue("sqlite_url"))
+
+
+def _postgresql_pair(request):
+    return _sql_pair(request, request.getfixturevalue("postgresql").url)
+
+
 PAIRS = {"memory": _memory_pair, "memcache": _memcache_pair, "redis": _redis_pair,
-         "redis-cluster": _redis_cluster_pair}
+         "redis-cluster": _redis_cluster_pair, "sqlite": _sqlite_pair,
+         "postgresql": _postgresql_pair}
 
 
 #: Known bugs of one pair: test name -> {pair: reason}; such tests are strict xfails there.
