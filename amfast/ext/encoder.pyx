@@ -22,7 +22,7 @@ import types as _types
 
 from amfast import AmFastError
 from amfast.class_def import (
-    ClassDef, ClassDefMapper, DynamicClassDef, ExternClassDef, _ProxyClassDef,
+    ClassDef, ClassDefMapper, DynamicClassDef, ExternClassDef, SequenceClassDef, _ProxyClassDef,
     get_dynamic_attr_vals, ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS)
 from amfast.class_def.as_types import (
     AsDictionary, AsNoProxy, AsProxy, AsVector, IdentityKey, TypedObject)
@@ -441,6 +441,8 @@ cdef class EncoderContext:
         cdef _Trait trait
         class_def = self.class_def_of(value)
         if class_def is not None:
+            if isinstance(class_def, SequenceClassDef):
+                return self.encode0(list(class_def.toList(value)))
             if class_def.amf3 or isinstance(class_def, ExternClassDef):
                 return self.amf0_switch(value)
             trait = self.trait_of(class_def)
@@ -796,6 +798,8 @@ cdef class EncoderContext:
             return self.encode3_plain((<object>value).source)
         class_def = self.class_def_of(value)
         if class_def is not None:
+            if isinstance(class_def, SequenceClassDef):
+                return self.encode3(list(class_def.toList(value)))
             return self.amf3_typed(value, class_def)
         if isinstance(value, TypedObject):
             return self.amf3_typed_object(value)
