@@ -1,0 +1,46 @@
+"""SequenceClassDef: instances of a mapped class travel as lists."""
+from __future__ import annotations
+
+import pytest
+
+from amfast.class_def import ClassDefMapper, SequenceClassDef
+from amfast.decoder import Decoder
+from amfast.encoder import Encoder
+
+
+class Rows:
+    """Iterable, and with attributes that must not be sent."""
+
+    def __init__(self, *items):
+        self.items = items
+        self.cursor = "secret"
+
+    def __iter__(self):
+        return iter(self.items)
+
+
+@pytest.fixture
+def mapper():
+    mapper = ClassDefMapper()
+    mapper.mapClass(SequenceClassDef(Rows))
+    return mapper
+
+
+@pytest.mark.parametrize("amf3", [False, True])
+def test_sent_as_a_list(mapper, amf3):
+    raw = Encoder(amf3=amf3, class_def_mapper=mapper).encode({"rows": Rows(1, "a", Rows(2))})
+    assert b"secret" not in raw
+    assert Decoder(amf3=amf3).decode(raw) == {"rows": [1, "a", [2]]}
+
+
+def test_array_collection_with_collections_and_own_conversion(mapper):
+    raw = Encoder(amf3=True, class_def_mapper=mapper, use_collections=True).encode(Rows(1, 2))
+    assert b"flex.messaging.io.ArrayCollection" in raw
+    assert Decoder(amf3=True).decode(raw) == [1, 2]
+    mapper.mapClass(SequenceClassDef(Rows, lambda rows: [len(rows.items)]))
+    assert Decoder(amf3=True).decode(Encoder(amf3=True, class_def_mapper=mapper).encode(
+        Rows(7, 8, 9))) == [3]
+
+
+def test_never_mapped_for_decoding(mapper):
+    assert mapper.getClassDefByAlias(SequenceClassDef(Rows).alias) is None
