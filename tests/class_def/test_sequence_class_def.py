@@ -44,3 +44,10 @@ def test_array_collection_with_collections_and_own_conversion(mapper):
 
 def test_never_mapped_for_decoding(mapper):
     assert mapper.getClassDefByAlias(SequenceClassDef(Rows).alias) is None
+
+
+def test_code_generation_sees_a_list(mapper):
+    from amfast.class_def.code_generator import generated_class_defs
+    from amfast.class_def.wire_types import ARRAY, resolve
+    assert list(generated_class_defs(mapper)) == []
+    assert resolve(Rows, mapper).kind == ARRAY
