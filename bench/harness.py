@@ -6,6 +6,7 @@ Everything talks to 127.0.0.1 only.  The figures come from Linux's /proc (0 else
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import socket
@@ -198,6 +199,31 @@ def flex_packet(message) -> bytes:
 def flex_reply(raw: bytes):
     """The Flex message a reply packet carries."""
     return DECODER.decode_packet(raw).messages[0].body
+
+
+# ============================================================================= timing
+
+
+def interleaved_times(encoders: dict, args: dict, max_runs: int, budget_s: float
+                      ) -> tuple[dict, int]:
+    """Wall times (s) of each of ``encoders`` (label -> function) on its ``args[label]``,
+    after a warm-up; as many rounds as ``budget_s`` allows (3 to ``max_runs``).  Every
+    round runs each function once, so that the load of a shared machine weighs on all of
+    them alike.  Returns ``({label: [seconds, ...]}, rounds)``."""
+    warm_up = 0.0
+    for label, encode in encoders.items():
+        start = time.perf_counter()
+        encode(args[label])
+        warm_up += time.perf_counter() - start
+    runs = max(3, min(max_runs, int(budget_s / max(warm_up, 1e-9))))
+    times: dict = {label: [] for label in encoders}
+    for _ in range(runs):
+        for label, encode in encoders.items():
+            gc.collect()
+            start = time.perf_counter()
+            encode(args[label])
+            times[label].append(time.perf_counter() - start)
+    return times, runs
 
 
 # ============================================================================= tables
