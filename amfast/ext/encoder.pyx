@@ -305,7 +305,11 @@ cdef class EncoderContext:
         if t.fast_static:
             vals = [getattr(obj, name, None) for name in t.static_attrs]
         else:
-            vals = list(t.class_def.getStaticAttrVals(obj))
+            vals = t.class_def.getStaticAttrVals(obj)
+            # A list of its own is used as it is (ORM ClassDefs build one per object);
+            # copied when converted below, in case the ClassDef keeps it.
+            if type(vals) is not list or t.encode_types:
+                vals = list(vals)
         if t.encode_types:
             for i, name in enumerate(t.static_attrs):
                 conv = t.encode_types.get(name)
