@@ -43,6 +43,7 @@ class EncodeError(AmFastError):
 _REFUSED_TYPES = (type, _types.ModuleType, _types.FunctionType, _types.BuiltinFunctionType,
                   _types.MethodType, _types.CodeType, _types.FrameType, _types.GeneratorType)
 _DEFAULT_GET_STATIC = ClassDef.getStaticAttrVals
+_UTC = _datetime.timezone.utc
 _DEFAULT_GET_DYNAMIC = DynamicClassDef.getDynamicAttrVals
 
 
@@ -973,7 +974,9 @@ cdef double epoch_ms(object value) except? -1.0:
                + PyDateTime_DATE_GET_MINUTE(value) * 60000LL
                + PyDateTime_DATE_GET_SECOND(value) * 1000LL
                + PyDateTime_DATE_GET_MICROSECOND(value) // 1000)
-        if value.tzinfo is not None:
+        tz = value.tzinfo
+        # UTC itself needs no offset call (ORMs give aware datetimes in UTC).
+        if tz is not None and tz is not _UTC:
             offset = value.utcoffset()
             if offset is not None:
                 ms -= (PyDateTime_DELTA_GET_DAYS(offset) * MS_PER_DAY
