@@ -70,14 +70,20 @@ def load(packet, msg, note_id):
 
 @permission_required("notes.change_note")
 def save(packet, msg, note):
-    """Validate and save a note a client sent (a new one belongs to the caller); its id."""
+    """Validate and save a note a client sent (a new one belongs to the caller, an old one
+    keeps its author, whatever the client sent); its id."""
     user = django_user(packet, msg)
     if not isinstance(note, Note):
         raise ValidationError("a notes.Note is expected")
     if note.pk is None:
         note.author = user
-    elif not Note.objects.filter(pk=note.pk, author=user).exists() and not user.is_superuser:
-        raise SecurityError("Only its author may change a note.")
+    else:
+        author_id = Note.objects.filter(pk=note.pk).values_list("author_id", flat=True).first()
+        if author_id is None:
+            raise ValidationError("No such note.")
+        if author_id != user.pk and not user.is_superuser:
+            raise SecurityError("Only its author may change a note.")
+        note.author_id = author_id
     note.full_clean()
     note.save()
     return note.pk
