@@ -46,7 +46,7 @@ django.setup()
 from django.db import connection, models  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from harness import interleaved_times, print_table  # noqa: E402
+from harness import interleaved_times, print_table, py3amf_amf3  # noqa: E402
 
 ROWS = 1000
 COMPANY_ALIAS = "bench.Company"
@@ -157,17 +157,7 @@ def py3amf_encoder(shim: bool) -> tuple[str, Callable[[Any], bytes]]:
         pyamf.register_class(model, alias)
     if not isinstance(pyamf.get_class_alias(Customer), adapter.DjangoClassAlias):
         raise SystemExit("py3amf's Django adapter did not take the models")
-    try:
-        import cpyamf.amf3  # noqa: F401
-        label = "py3amf+cpyamf (Django adapter"
-    except ImportError:
-        label = "py3amf pure (Django adapter"
-    label += ", shim)" if shim else ")"
-
-    def encode(value: Any) -> bytes:
-        return pyamf.encode(value, encoding=pyamf.AMF3).getvalue()
-
-    return label, encode
+    return py3amf_amf3("Django adapter, shim" if shim else "Django adapter")
 
 
 def check(label: str, raw: bytes, rows: list[Customer]) -> int:

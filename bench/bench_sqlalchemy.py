@@ -31,7 +31,7 @@ import statistics
 import sys
 from typing import Any, Callable
 
-from harness import interleaved_times
+from harness import interleaved_times, py3amf_amf3
 from sqlalchemy import ForeignKey, String, create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
@@ -131,16 +131,7 @@ def py3amf_encoder() -> tuple[str, Callable[[Any], bytes]]:
     pyamf.register_class(Order, ORDER_ALIAS)
     if not isinstance(pyamf.get_class_alias(Customer), adapter.SaMappedClassAlias):
         raise SystemExit("py3amf's SQLAlchemy adapter did not take the mapped classes")
-    try:
-        import cpyamf.amf3  # noqa: F401
-        label = "py3amf+cpyamf (SQLAlchemy adapter)"
-    except ImportError:
-        label = "py3amf pure (SQLAlchemy adapter)"
-
-    def encode(value: Any) -> bytes:
-        return pyamf.encode(value, encoding=pyamf.AMF3).getvalue()
-
-    return label, encode
+    return py3amf_amf3("SQLAlchemy adapter")
 
 
 def check(label: str, raw: bytes, rows: list[Customer]) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +200,26 @@ def flex_packet(message) -> bytes:
 def flex_reply(raw: bytes):
     """The Flex message a reply packet carries."""
     return DECODER.decode_packet(raw).messages[0].body
+
+
+# ============================================================================= py3amf
+
+
+def py3amf_amf3(what: str) -> tuple[str, Callable[[Any], bytes]]:
+    """py3amf's AMF3 encoding of one value, and its label (``what``: the adapter in use):
+    with its Cython extension when ``bench/.py3amf-cython`` is on the path."""
+    import pyamf
+
+    try:
+        import cpyamf.amf3  # noqa: F401
+        label = f"py3amf+cpyamf ({what})"
+    except ImportError:
+        label = f"py3amf pure ({what})"
+
+    def encode(value: Any) -> bytes:
+        return pyamf.encode(value, encoding=pyamf.AMF3).getvalue()
+
+    return label, encode
 
 
 # ============================================================================= timing

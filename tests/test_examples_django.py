@@ -18,7 +18,7 @@ pytest.importorskip("django")
 from amfast.class_def import ClassDefMapper  # noqa: E402
 from amfast.class_def.as_types import TypedObject  # noqa: E402
 from amfast.remoting.client import RemotingFault, RemotingService  # noqa: E402
-from tests.support.net import free_port, wait_for_port  # noqa: E402
+from tests.support.net import free_port, stop_process, wait_for_port  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1] / "examples" / "django_project"
 WAIT = 20.0
@@ -40,13 +40,7 @@ def project(request, tmp_path):
         wait_for_port(port, proc, timeout=WAIT)
         yield request.param, f"http://127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(WAIT)
+        stop_process(proc, WAIT)
         proc.stderr.close()
 
 
