@@ -60,8 +60,8 @@ from typing import Any
 from amfast import AmFastError, date_from_epoch, epoch_from_date
 from amfast import decode as amf_decode
 from amfast.class_def import (ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS, ClassDef, ClassDefMapper,
-                              DynamicClassDef, ExternClassDef, _ProxyClassDef,
-                              get_dynamic_attr_vals)
+                              DynamicClassDef, ExternClassDef, SequenceClassDef,
+                              _ProxyClassDef, get_dynamic_attr_vals)
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsProxy, AsVector,
                                        IdentityKey, TypedObject, dictionary_key)
 from amfast.context import DecoderContext, EncoderContext
@@ -878,6 +878,8 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
             return self.writeDate
         alias = codec.mapping.by_class(t)
         if alias is not None:
+            if isinstance(getattr(alias, "class_def", None), SequenceClassDef):
+                return self.write_as(alias.class_def.toList)
             return lambda value: self.write_aliased(value, alias)
         if issubclass(t, TypedObject):
             return lambda value: self.write_typed(value, value.static_attrs)
@@ -1013,6 +1015,8 @@ class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
         if t is list or t is tuple:
             return self.writeList
         alias = self.codec.mapping.by_class(t)
+        if alias is not None and isinstance(getattr(alias, "class_def", None), SequenceClassDef):
+            return self.write_as(alias.class_def.toList)
         if alias is not None:
             return self.writeAMF3 if alias.amf3 else lambda value: self.write_object(value,
                                                                                      alias)

@@ -51,3 +51,18 @@ def test_code_generation_sees_a_list(mapper):
     from amfast.class_def.wire_types import ARRAY, resolve
     assert list(generated_class_defs(mapper)) == []
     assert resolve(Rows, mapper).kind == ARRAY
+
+
+@pytest.mark.parametrize("amf3", [False, True])
+@pytest.mark.parametrize("use_collections", [False, True])
+def test_py3amf_endpoint_writes_the_same_bytes(mapper, amf3, use_collections):
+    pytest.importorskip("pyamf")
+    from amfast.remoting import Message, Packet
+    from amfast.remoting.endpoint import AmfEndpoint
+    from amfast.remoting.pyamf_endpoint import PyAmfEndpoint
+
+    packet = Packet(Packet.FLASH_9 if amf3 else Packet.FLASH_8, [],
+                    [Message("/1/onResult", "", {"rows": Rows(1, "a", Rows(2))})])
+    ours = AmfEndpoint(Encoder(class_def_mapper=mapper, use_collections=use_collections))
+    theirs = PyAmfEndpoint(mapper, use_collections=use_collections)
+    assert theirs.encodePacket(packet) == ours.encodePacket(packet)
