@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from webob import Request
 
 from amfast.remoting import Packet
+from amfast.remoting.channel import HttpAnswer
 from amfast.remoting.dispatch import PendingReply
 from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiApp, WsgiChannel
 
@@ -96,7 +97,7 @@ class DjangoChannel(WsgiChannel):
         environ = _environ(request)
         return _django_response(self.respond(Request(environ)), environ)
 
-    def answerAmf(self, raw: bytes, request: Any = None) -> Any:
+    def answerAmf(self, raw: bytes, request: Any = None) -> HttpAnswer:
         # The targets get the Django request, not the WSGI channel's webob one.
         if isinstance(request, Request):
             request = request.environ.get(_ENVIRON_KEY, request)
