@@ -8,7 +8,9 @@ The data: 1,000 ``Customer`` instances, each with its ``company`` (a foreign key
 ``select_related``, read from SQLite in memory; every encoder gets the same instances.
 
 * amfast DjangoClassDef: the concrete fields, ``company_id`` and the loaded ``company``;
-  the reverse relation ``orders`` (not prefetched) goes out null, with no query.
+  the reverse relation ``orders`` (not prefetched) goes out null, with no query.  The 50
+  companies are written once each, then as references (``referenceKey``: the primary
+  key), as py3amf's adapter also does.
 * py3amf: ``pyamf.register_class`` on the models, which py3amf's Django adapter
   (``pyamf.adapters._django_db_models_base``) takes over.  It calls ``Options``
   methods Django removed in 1.10 (``get_all_field_names``, ``get_field_by_name``); when

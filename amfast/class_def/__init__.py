@@ -37,6 +37,10 @@ class ClassDef:
     """
 
     CLASS_DEF = True
+    #: None, or a function of an instance giving a hashable key (or None): instances with
+    #: the same key stand for one thing (an ORM row), written once in a message and then
+    #: as references to it, so the other side gets one object.
+    referenceKey: Callable[[Any], Any] | None = None
 
     def __init__(self, class_: type, alias: str | None = None, static_attrs=None,
                  amf3: bool | None = None, encode_types: Mapping[str, Callable] | None = None,

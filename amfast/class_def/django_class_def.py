@@ -119,6 +119,7 @@ class DjangoClassDef(ClassDef):
                           decode_types)
         self._decoders = {field.name: conv for field in meta.concrete_fields
                           if (conv := _from_wire(field)) is not None}
+        self._pk_attname = meta.pk.attname
         self._attnames = {n: a for n, a, _ in self._plain}
         # Reading the fields is most of encoding a model: one C call for all of them.
         attnames = [attname for _, attname, _ in self._plain]
@@ -148,6 +149,12 @@ class DjangoClassDef(ClassDef):
         for name in self.extra_attrs:
             vals.append(getattr(obj, name, None))
         return vals
+
+    def referenceKey(self, obj: Any) -> Any:
+        """The primary key: a row loaded twice (by ``select_related`` from many rows) is
+        one object on the wire, written once in a message with the values of its first
+        instance; an unsaved instance (no key) is itself."""
+        return obj.__dict__.get(self._pk_attname)
 
     def getInstance(self) -> Any:
         """A new unsaved instance: the model's ``__init__`` runs (its defaults)."""

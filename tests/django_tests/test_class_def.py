@@ -163,3 +163,12 @@ def test_user_password_hash_only_when_asked(django_user_model):
     mapper.mapClass(DjangoClassDef(User, "User"))
     decoded = Decoder(amf3=True, class_def_mapper=mapper).decode(Encoder(amf3=True).encode(sent))
     assert decoded.password == ""
+
+
+def test_one_row_is_one_object(mapper, books):
+    """select_related loads the author once per book: the client gets one author."""
+    sent = roundtrip(list(Book.objects.select_related("author").order_by("id")), mapper)
+    assert sent[0]["author"] is sent[1]["author"] is sent[2]["author"]
+    unsaved = [Author(name="x"), Author(name="x")]
+    sent = roundtrip(unsaved, mapper)
+    assert sent[0] is not sent[1]
