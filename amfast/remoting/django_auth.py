@@ -19,21 +19,28 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from django.contrib.auth import authenticate, get_user_model, login
+from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.contrib.auth.models import AnonymousUser
 
 from amfast.remoting import Packet
 from amfast.remoting.channel import SecurityError
 from amfast.remoting.django_channel import current_request, django_request
-from amfast.remoting.flex_messages import AbstractMessage
+from amfast.remoting.flex_messages import AbstractMessage, CommandMessage
 from amfast.remoting.services import CallableTarget, ExtCallableTarget
+from amfast.remoting.targets import logout_operation
 
 __all__ = ["DjangoAuthMixin", "DjangoCallableTarget", "DjangoExtCallableTarget", "django_user",
            "permission_required", "group_required"]
 
 
 class DjangoAuthMixin:
-    """A ChannelSet mixin checking credentials with ``django.contrib.auth``."""
+    """A ChannelSet mixin checking credentials with ``django.contrib.auth``; a Flex logout
+    also logs the Django session out."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.service_mapper.command_service.mapTarget(
+            ExtCallableTarget(_logout, CommandMessage.LOGOUT_OPERATION))
 
     def checkCredentials(self, user: str, password: str) -> None:
         request = current_request()
@@ -45,6 +52,15 @@ class DjangoAuthMixin:
                 login(request, found)  # sets request.user, rotates the session key
             else:
                 request.user = found
+
+
+def _logout(packet: Packet, msg: Any, body: Any) -> None:
+    """LOGOUT: the Flex connection's login and session data (the built-in target), and,
+    through a Django channel, the Django session's login."""
+    logout_operation(packet, msg, body)
+    request = django_request(packet)
+    if request is not None and hasattr(request, "session"):
+        logout(request)
 
 
 def django_user(packet: Packet, message: Any = None) -> Any:

@@ -16,6 +16,7 @@ from webob import Request as WebobRequest
 from amfast.decoder import Decoder
 from amfast.encoder import Encoder
 from amfast.remoting import Message, Packet
+from amfast.remoting.flex_messages import CommandMessage
 from amfast.remoting.client import RemotingFault, RemotingService, login_message
 from amfast.remoting.asgi_channel import AsgiChannel, AsgiChannelSet
 from amfast.remoting.django_asgi import amf_asgi_application
@@ -165,6 +166,16 @@ def test_flex_login_logs_in_the_django_session(django_server):
                  {"Content-Type": "application/x-amf", "Cookie": session[0]})
     reply = Decoder().decode_packet(conn.getresponse().read()).messages[0]
     assert reply.target == "/1/onResult" and reply.body == 5
+    # A Flex logout logs the session out too.
+    logout = CommandMessage(operation=CommandMessage.LOGOUT_OPERATION)
+    raw = Encoder(amf3=True).encode_packet(
+        Packet(Packet.FLASH_9, [], [Message("null", "/1", [logout])]))
+    conn.request("POST", "/amf", raw, {"Content-Type": "application/x-amf", "Cookie": session[0]})
+    assert conn.getresponse().read()
+    conn.request("POST", "/amf", call_packet("books.secure_echo", 6),
+                 {"Content-Type": "application/x-amf", "Cookie": session[0]})
+    reply = Decoder().decode_packet(conn.getresponse().read()).messages[0]
+    assert reply.target == "/1/onStatus"
     conn.close()
 
 
