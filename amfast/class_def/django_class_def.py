@@ -12,6 +12,7 @@ encoding never runs a query.  Decoding builds an unsaved instance for the target
 from __future__ import annotations
 
 import datetime
+import decimal
 import operator
 import uuid
 from typing import Any, Callable, Iterable, Mapping
@@ -46,6 +47,10 @@ def _wire_value(field: models.Field) -> Callable[[Any], Any] | None:
 
 
 def _from_wire(field: models.Field) -> Callable[[Any], Any] | None:
+    if isinstance(field, models.DecimalField):
+        # The double's shortest text (1.1 -> "1.1"): Django's own float conversion keeps
+        # max_digits digits (1.1000000), which full_clean refuses as too many places.
+        return lambda v: decimal.Decimal(repr(v)) if isinstance(v, float) else v
     if isinstance(field, models.UUIDField):
         return lambda v: v if v is None or isinstance(v, uuid.UUID) else uuid.UUID(str(v))
     if isinstance(field, models.TimeField):

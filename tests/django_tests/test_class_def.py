@@ -99,7 +99,7 @@ def test_decoding_gives_an_unsaved_instance_to_validate_and_save(mapper, books):
     raw = Encoder(amf3=True).encode(sent)
     book = Decoder(amf3=True, class_def_mapper=mapper).decode(raw)
     assert isinstance(book, Book) and book.pk is None and book._state.adding
-    assert isinstance(book.ref, uuid.UUID)
+    assert isinstance(book.ref, uuid.UUID) and book.price == decimal.Decimal("2.25")
     book.full_clean()
     book.save()
     assert Book.objects.get(pk=book.pk).title == "new"
@@ -107,11 +107,13 @@ def test_decoding_gives_an_unsaved_instance_to_validate_and_save(mapper, books):
     loaded = Book.objects.select_related("author").get(pk=books[1].pk)
     sent = roundtrip(loaded, mapper)
     sent["title"] = "changed"
+    sent["price"] = 1.1  # a double with no exact binary form
     back = Decoder(amf3=True, class_def_mapper=mapper).decode(Encoder(amf3=True).encode(sent))
     assert back.pk == loaded.pk and not back._state.adding and back.author.name == "Ann"
     back.full_clean()
     back.save()
     assert Book.objects.get(pk=loaded.pk).title == "changed"
+    assert Book.objects.get(pk=loaded.pk).price == decimal.Decimal("1.10")
     assert Book.objects.count() == 4
 
 
