@@ -18,6 +18,7 @@ import uuid
 from typing import Any, Callable, Iterable, Mapping
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
 from django.db.models.query import QuerySet
@@ -47,6 +48,11 @@ def _wire_value(field: models.Field) -> Callable[[Any], Any] | None:
 
 
 def _from_wire(field: models.Field) -> Callable[[Any], Any] | None:
+    if isinstance(field, models.DateTimeField):
+        # AMF dates are UTC; a naive datetime would be read in settings.TIME_ZONE.
+        return lambda v: (v.replace(tzinfo=datetime.timezone.utc)
+                          if isinstance(v, datetime.datetime) and v.tzinfo is None
+                          and settings.USE_TZ else v)
     if isinstance(field, models.DecimalField):
         # The double's shortest text (1.1 -> "1.1"): Django's own float conversion keeps
         # max_digits digits (1.1000000), which full_clean refuses as too many places.

@@ -1,6 +1,7 @@
 """DjangoClassDef: model instances on the wire and back, with no query while encoding."""
 from __future__ import annotations
 
+import datetime
 import decimal
 import uuid
 
@@ -108,12 +109,15 @@ def test_decoding_gives_an_unsaved_instance_to_validate_and_save(mapper, books):
     sent = roundtrip(loaded, mapper)
     sent["title"] = "changed"
     sent["price"] = 1.1  # a double with no exact binary form
+    sent["published"] = datetime.datetime(2026, 5, 1, 12, 30)  # AMF dates are UTC
     back = Decoder(amf3=True, class_def_mapper=mapper).decode(Encoder(amf3=True).encode(sent))
     assert back.pk == loaded.pk and not back._state.adding and back.author.name == "Ann"
     back.full_clean()
     back.save()
     assert Book.objects.get(pk=loaded.pk).title == "changed"
-    assert Book.objects.get(pk=loaded.pk).price == decimal.Decimal("1.10")
+    saved = Book.objects.get(pk=loaded.pk)
+    assert saved.price == decimal.Decimal("1.10")
+    assert saved.published == datetime.datetime(2026, 5, 1, 12, 30, tzinfo=datetime.timezone.utc)
     assert Book.objects.count() == 4
 
 
