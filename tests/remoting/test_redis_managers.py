@@ -38,6 +38,7 @@ from tests.remoting.test_memcache_managers import (amf_client, assert_unavailabl
                                                    attempt, settle, until_available)
 from tests.support.servers import WSGI, Transport  # noqa: E402
 from tests.support.streams import RawStream  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
 
 #: The longest a request may take to fail while Redis is down (s).
 DOWN_LIMIT = 1.5
@@ -73,13 +74,6 @@ def processes(redis_server, mc_prefix):
     yield make
     for channel_set in made:
         channel_set.stop()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return value
 
 
 def listening(channel_set: ChannelSet) -> bool:
