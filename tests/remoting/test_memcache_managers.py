@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 import pytest
 
-from amfast import remoting
 from amfast.remoting.channel import Channel, ChannelFullError
 from amfast.remoting.client import HttpError, RemotingFault, RemotingService
 from amfast.remoting.connection import ConnectionError, SessionAttrError
@@ -31,7 +30,7 @@ from amfast.remoting.flex_messages import AsyncMessage, CommandMessage
 from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
 from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
 from amfast.remoting.wsgi_channel import WsgiChannel
-from tests.remoting.apps import GoodUserLogin
+from tests.remoting.apps import build_store_channel_set
 from tests.support.servers import WSGI, Transport, serving
 from tests.support.streams import RawStream
 
@@ -899,28 +898,7 @@ def serve_channel_set(serve, servers: list, prefix: str, secret: str = "test sec
     re-checked every 100 ms) and streaming; login correct/correct; service svc: remember,
     recall (session), secret (secure)."""
     cm, sm = make_pair(servers, prefix, secret=secret)
-    channel_set = transport.channel_set_class(GoodUserLogin)(
-        connection_manager=cm, subscription_manager=sm, max_held=None)
-    channel_set.mapChannel(transport.Channel("amf"))
-    channel_set.mapChannel(transport.Channel("longpoll", wait_interval=5000, poll_interval=100))
-    channel_set.mapChannel(transport.StreamingChannel("streaming", heart_interval=300,
-                                                      poll_interval=100))
-    svc = remoting.Service("svc")
-
-    def remember(packet, msg, name, value):
-        msg.body[0].connection.setSessionAttr(name, value)
-        return True
-
-    def recall(packet, msg, name):
-        try:
-            return msg.body[0].connection.getSessionAttr(name)
-        except SessionAttrError:
-            return None
-
-    svc.mapTarget(remoting.ExtCallableTarget(remember, "remember"))
-    svc.mapTarget(remoting.ExtCallableTarget(recall, "recall"))
-    svc.mapTarget(remoting.CallableTarget(lambda: "secret value", "secret", secure=True))
-    channel_set.service_mapper.mapService(svc)
+    channel_set = build_store_channel_set(transport, cm, sm, poll_interval=100)
     return serve(channel_set)
 
 
