@@ -32,8 +32,9 @@ from amfast.remoting.redis_listener import AsyncListener, ThreadListener  # noqa
 from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager  # noqa: E402
 from amfast.remoting.wsgi_channel import WsgiChannel  # noqa: E402
 from tests.remoting.apps import build_store_channel_set  # noqa: E402
-from tests.remoting.test_memcache_managers import (amf_client, assert_unavailable,  # noqa: E402
-                                                   attempt, settle, until_available)
+from tests.remoting.test_memcache_managers import (HeldPoll, amf_client,  # noqa: E402
+                                                   assert_unavailable, attempt, settle,
+                                                   until_available)
 from tests.support.servers import WSGI, Transport  # noqa: E402
 from tests.support.streams import RawStream  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
@@ -488,19 +489,13 @@ def test_a_long_poll_held_when_redis_goes_down_fails_within_the_limit(served):
     client.subscribe("news")
     long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
     long_poll.client_id = client.client_id
-    result: list = []
-    waiter = threading.Thread(target=lambda: result.append(attempt(long_poll.poll, TIMEOUT)),
-                              daemon=True)
-    waiter.start()
-    time.sleep(0.5)
-    assert not result, result  # held
+    held = HeldPoll(long_poll)
     stopped = time.monotonic()
     redis_server.stop()
-    waiter.join(TIMEOUT)
-    assert result, "the long-poll never returned"
+    outcome = held.outcome()
     took = time.monotonic() - stopped
     assert took < DOWN_LIMIT
-    assert_unavailable(result[0])
+    assert_unavailable(outcome)
     print(f"\nheld long-poll refused {took:.2f} s after Redis stopped")
 
 
@@ -510,22 +505,16 @@ def test_a_long_poll_held_when_redis_freezes_fails_within_the_limit(served):
     client.subscribe("news")
     long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
     long_poll.client_id = client.client_id
-    result: list = []
-    waiter = threading.Thread(target=lambda: result.append(attempt(long_poll.poll, TIMEOUT)),
-                              daemon=True)
-    waiter.start()
-    time.sleep(0.5)
-    assert not result, result  # held
+    held = HeldPoll(long_poll)
     frozen = time.monotonic()
     redis_server.pause()  # the listener hears nothing: its health check finds out
     try:
-        waiter.join(TIMEOUT)
+        outcome = held.outcome()
         took = time.monotonic() - frozen
     finally:
         redis_server.resume()
-    assert result, "the long-poll never returned"
     assert took < FAULT_LIMIT
-    assert_unavailable(result[0])
+    assert_unavailable(outcome)
     print(f"\nheld long-poll refused {took:.2f} s after Redis froze")
 
 

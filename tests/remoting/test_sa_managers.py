@@ -24,7 +24,7 @@ import pytest
 sa = pytest.importorskip("sqlalchemy")
 
 from amfast.remoting.channel import Channel  # noqa: E402
-from amfast.remoting.client import HttpError, RemotingFault, RemotingService  # noqa: E402
+from amfast.remoting.client import RemotingService  # noqa: E402
 from amfast.remoting.connection import Connection, SessionAttrError  # noqa: E402
 from amfast.remoting.errors import (FlexMessageError, NotConnectedError,  # noqa: E402
                                     StoreUnavailableError)
@@ -34,8 +34,8 @@ from amfast.remoting.sa_connection_manager import SaConnectionManager  # noqa: E
 from amfast.remoting.sa_manager import make_engine  # noqa: E402
 from amfast.remoting.sa_subscription_manager import SaSubscriptionManager  # noqa: E402
 from tests.remoting.conftest import build_messaging_channel_set  # noqa: E402
-from tests.remoting.test_memcache_managers import (assert_unavailable, attempt,  # noqa: E402
-                                                   until_available)
+from tests.remoting.test_memcache_managers import (HeldPoll, assert_unavailable,  # noqa: E402
+                                                   attempt, until_available)
 from tests.support.net import free_port, wait_for_port  # noqa: E402
 from tests.support.streams import RawStream  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
@@ -517,28 +517,14 @@ def test_a_long_poll_and_a_stream_held_when_postgresql_goes_down_end_within_the_
     streamer.subscribe("news")
     stream = RawStream("127.0.0.1", server.port, streamer.client_id)
     long_poll = amf_client(server, "/longpoll", client.client_id)
-    result: list = []
-
-    def hold() -> None:
-        try:
-            result.append(("ok", long_poll.poll()))
-        except RemotingFault as fault:
-            result.append(("fault", fault.fault))
-        except HttpError as error:
-            result.append(("http", error.status))
-
     try:
         assert stream.next_frame(5).correlationId == "open"
-        waiter = threading.Thread(target=hold, daemon=True)
-        waiter.start()
-        time.sleep(0.5)
-        assert not result, result  # held
+        held = HeldPoll(long_poll)
         stopped = time.monotonic()
         pg.stop()
-        waiter.join(TIMEOUT)
-        assert result, "the long-poll never returned"
+        outcome = held.outcome()
         assert time.monotonic() - stopped < FAULT_LIMIT
-        assert_unavailable(result[0])
+        assert_unavailable(outcome)
         last = None
         while (frame := stream.next_frame(FAULT_LIMIT)) is not None:
             last = frame
