@@ -7,6 +7,8 @@ bounded by an explicit counter, never by the C stack.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
 from cpython.datetime cimport import_datetime, datetime_new
 from libc.math cimport isfinite, llround, floor
 
@@ -159,6 +161,13 @@ cdef class DecoderContext:
     cdef list obj_refs
     cdef list str_refs
     cdef list trait_refs
+    # ECMA arrays being read (refs0 slot -> referenced from inside yet), see amf0_ecma_array.
+    cdef dict ecma_open
+    # Offsets of the dense ECMA arrays that a second read fills straight into their lists.
+    cdef set ecma_lists
+    cdef int ecma_reread        # 0: none due, 1: due when the outermost closes, 2: under way
+    # Where the outermost open ECMA array starts: what a second read rewinds to.
+    cdef Py_ssize_t ecma_start, ecma_slot, ecma_objs, ecma_strs, ecma_traits, ecma_nodes
 
     def __init__(self, buffer, class_def_mapper=None, bint amf3=False,
                  bint aware_datetimes=False, str xml_type="minidom", **limits):
@@ -189,6 +198,9 @@ cdef class DecoderContext:
         self.max_nodes = limits["max_nodes"]
         self.nodes = 0
         self.depth = 0
+        self.ecma_open = {}
+        self.ecma_lists = set()
+        self.ecma_reread = 0
         self.reset_refs()
 
     cdef void reset_refs(self):
@@ -367,7 +379,10 @@ cdef class DecoderContext:
         if marker == AMF0_ECMA_ARRAY:
             return self.amf0_ecma_array()
         if marker == AMF0_REFERENCE:
-            return self.resolve_ref(self.refs0, self.u16(), "AMF0 object", at)
+            n = self.u16()
+            if self.ecma_open and n in self.ecma_open:
+                self.ecma_open[n] = True
+            return self.resolve_ref(self.refs0, n, "AMF0 object", at)
         if marker == AMF0_DATE:
             ms = self.f64()
             self.u16()  # time zone: reserved, ignored by every reader
@@ -430,21 +445,78 @@ cdef class DecoderContext:
         return items
 
     cdef object amf0_ecma_array(self):
-        cdef dict obj = {}
+        """An ECMA array: a list when its keys are exactly "0".."n-1", else a dict.
+
+        Which one is known only at its end, so it is read into a dict.  When it
+        turns out a list and it was referenced from inside (items then hold the
+        dict), the outermost ECMA array around it is read once more, with such
+        arrays filled straight into their lists (``ecma_lists``).  No value is
+        read more than twice.
+        """
+        cdef Py_ssize_t start = self.pos
         cdef Py_ssize_t slot = len(self.refs0)
+        cdef dict obj = {}
+        cdef list items = []
+        cdef bint referenced
         self.u32()  # the count is only a hint
+        if self.ecma_lists and start in self.ecma_lists:
+            return self.amf0_ecma_into(items, slot, start)
+        if not self.ecma_open and self.ecma_reread != 2:
+            self.ecma_reread = 0
+            self.ecma_start = start
+            self.ecma_slot = slot
+            self.ecma_objs = len(self.obj_refs)
+            self.ecma_strs = len(self.str_refs)
+            self.ecma_traits = len(self.trait_refs)
+            self.ecma_nodes = self.nodes
         self.enter()
         self.refs0.append(obj)
-        self.amf0_pairs_into(obj)
+        self.ecma_open[slot] = False
+        try:
+            self.amf0_pairs_into(obj)
+        finally:
+            referenced = self.ecma_open.pop(slot)
         self.depth -= 1
         # Ruffle sends every dense Array this way, keys "0".."n-1".
-        if all(str(i) in obj for i in range(len(obj))):
-            items = []
-            # An item that referred to the array while it was read is the array itself.
-            items.extend([items if obj[str(i)] is obj else obj[str(i)] for i in range(len(obj))])
+        if fill_dense(items, obj):
             self.refs0[slot] = items
-            return items
-        return obj
+            value = items
+            if referenced:
+                self.ecma_lists.add(start)
+                if self.ecma_reread == 0:
+                    self.ecma_reread = 1
+        else:
+            value = obj
+        if self.ecma_reread == 1 and not self.ecma_open:
+            return self.amf0_ecma_reread()
+        return value
+
+    cdef list amf0_ecma_into(self, list items, Py_ssize_t slot, Py_ssize_t start):
+        """A dense ECMA array read again, into ``items`` from the start (see amf0_ecma_array)."""
+        cdef dict obj = {}
+        self.enter()
+        self.refs0.append(items)
+        self.amf0_pairs_into(obj)
+        self.depth -= 1
+        if not fill_dense(items, obj):
+            # Only a readExternal that reads differently the second time gets here.
+            raise MalformedDataError("ECMA array read differently the second time", start)
+        return items
+
+    cdef object amf0_ecma_reread(self):
+        """Read the outermost ECMA array again, from the state it started in."""
+        self.pos = self.ecma_start
+        del self.refs0[self.ecma_slot:]
+        del self.obj_refs[self.ecma_objs:]
+        del self.str_refs[self.ecma_strs:]
+        del self.trait_refs[self.ecma_traits:]
+        self.nodes = self.ecma_nodes
+        self.ecma_reread = 2
+        try:
+            return self.amf0_ecma_array()
+        finally:
+            self.ecma_reread = 0
+            self.ecma_lists.clear()
 
     cdef object amf0_typed_object(self):
         cdef str alias = self.amf0_utf8()
@@ -789,6 +861,18 @@ cdef class DecoderContext:
                 body = self.decode0()
             messages.append((target, response, body))
         return version, headers, messages
+
+
+cdef bint fill_dense(list items, dict obj) except -1:
+    """Append ``obj``'s values to ``items`` in key order if its keys are "0".."n-1"."""
+    cdef Py_ssize_t i
+    cdef PyObject* value
+    for i in range(len(obj)):
+        value = PyDict_GetItem(obj, str(i))
+        if value is NULL:
+            return False
+        items.append(<object>value)
+    return True
 
 
 cdef int apply_vals(object class_def, object obj, dict vals) except -1:
