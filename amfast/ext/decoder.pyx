@@ -26,6 +26,7 @@ import_datetime()
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
+    Py_ssize_t Py_REFCNT(object o)
 
 cdef object UTC = _datetime.timezone.utc
 cdef object _DEFAULT_GET_INSTANCE = ClassDef.getInstance
@@ -161,8 +162,7 @@ cdef class DecoderContext:
     cdef list obj_refs
     cdef list str_refs
     cdef list trait_refs
-    # ECMA arrays being read (refs0 slot -> referenced from inside yet), see amf0_ecma_array.
-    cdef dict ecma_open
+    cdef int ecma_open          # ECMA arrays being read (see amf0_ecma_array)
     # Offsets of the dense ECMA arrays that a second read fills straight into their lists.
     cdef set ecma_lists
     cdef int ecma_reread        # 0: none due, 1: due when the outermost closes, 2: under way
@@ -198,7 +198,7 @@ cdef class DecoderContext:
         self.max_nodes = limits["max_nodes"]
         self.nodes = 0
         self.depth = 0
-        self.ecma_open = {}
+        self.ecma_open = 0
         self.ecma_lists = set()
         self.ecma_reread = 0
         self.reset_refs()
@@ -379,10 +379,7 @@ cdef class DecoderContext:
         if marker == AMF0_ECMA_ARRAY:
             return self.amf0_ecma_array()
         if marker == AMF0_REFERENCE:
-            n = self.u16()
-            if self.ecma_open and n in self.ecma_open:
-                self.ecma_open[n] = True
-            return self.resolve_ref(self.refs0, n, "AMF0 object", at)
+            return self.resolve_ref(self.refs0, self.u16(), "AMF0 object", at)
         if marker == AMF0_DATE:
             ms = self.f64()
             self.u16()  # time zone: reserved, ignored by every reader
@@ -456,12 +453,13 @@ cdef class DecoderContext:
         cdef Py_ssize_t start = self.pos
         cdef Py_ssize_t slot = len(self.refs0)
         cdef dict obj = {}
-        cdef list items = []
-        cdef bint referenced
+        cdef list items
         self.u32()  # the count is only a hint
         if self.ecma_lists and start in self.ecma_lists:
-            return self.amf0_ecma_into(items, slot, start)
+            return self.amf0_ecma_into(slot, start)
         if not self.ecma_open and self.ecma_reread != 2:
+            # The outermost ECMA array: a second read would start here.  One left due
+            # by an error is dropped with the value that raised.
             self.ecma_reread = 0
             self.ecma_start = start
             self.ecma_slot = slot
@@ -471,36 +469,42 @@ cdef class DecoderContext:
             self.ecma_nodes = self.nodes
         self.enter()
         self.refs0.append(obj)
-        self.ecma_open[slot] = False
+        self.ecma_open += 1
         try:
             self.amf0_pairs_into(obj)
         finally:
-            referenced = self.ecma_open.pop(slot)
+            self.ecma_open -= 1
         self.depth -= 1
         # Ruffle sends every dense Array this way, keys "0".."n-1".
-        if fill_dense(items, obj):
-            self.refs0[slot] = items
-            value = items
-            if referenced:
+        items = dense_items(obj)
+        if items is None:
+            value = obj
+        else:
+            # Only this frame and refs0 hold the dict, unless a reference read inside the
+            # array gave it to a value there: no bookkeeping on the way for this rare case.
+            if Py_REFCNT(obj) > 2:
                 self.ecma_lists.add(start)
                 if self.ecma_reread == 0:
                     self.ecma_reread = 1
-        else:
-            value = obj
+            self.refs0[slot] = items
+            value = items
         if self.ecma_reread == 1 and not self.ecma_open:
             return self.amf0_ecma_reread()
         return value
 
-    cdef list amf0_ecma_into(self, list items, Py_ssize_t slot, Py_ssize_t start):
-        """A dense ECMA array read again, into ``items`` from the start (see amf0_ecma_array)."""
+    cdef list amf0_ecma_into(self, Py_ssize_t slot, Py_ssize_t start):
+        """A dense ECMA array read again, into the list its slot holds from the start."""
         cdef dict obj = {}
+        cdef list items = []
         self.enter()
         self.refs0.append(items)
         self.amf0_pairs_into(obj)
         self.depth -= 1
-        if not fill_dense(items, obj):
+        dense = dense_items(obj)
+        if dense is None:
             # Only a readExternal that reads differently the second time gets here.
             raise MalformedDataError("ECMA array read differently the second time", start)
+        items.extend(dense)
         return items
 
     cdef object amf0_ecma_reread(self):
@@ -863,16 +867,17 @@ cdef class DecoderContext:
         return version, headers, messages
 
 
-cdef bint fill_dense(list items, dict obj) except -1:
-    """Append ``obj``'s values to ``items`` in key order if its keys are "0".."n-1"."""
+cdef list dense_items(dict obj):
+    """``obj``'s values in key order if its keys are exactly "0".."n-1", else None."""
+    cdef list items = []
     cdef Py_ssize_t i
     cdef PyObject* value
     for i in range(len(obj)):
         value = PyDict_GetItem(obj, str(i))
         if value is NULL:
-            return False
+            return None
         items.append(<object>value)
-    return True
+    return items
 
 
 cdef int apply_vals(object class_def, object obj, dict vals) except -1:
