@@ -867,8 +867,9 @@ cdef class DecoderContext:
         return version, headers, messages
 
 
-cdef list dense_items(dict obj):
-    """``obj``'s values in key order if its keys are exactly "0".."n-1", else None."""
+cpdef list dense_items(dict obj):
+    """``obj``'s values in key order if its keys are exactly "0".."n-1", else None: an
+    ECMA array's list (also for the py3amf endpoint's decoder)."""
     cdef list items = []
     cdef Py_ssize_t i
     cdef PyObject* value
