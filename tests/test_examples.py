@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.net import free_port, stop_process, wait_for_port
+from tests.support.net import free_port, wait_for_port
 
 HELLO = Path(__file__).resolve().parents[1] / "examples" / "hello"
 WAIT = 15.0
@@ -27,7 +27,12 @@ def hello_server():
         wait_for_port(port, proc, timeout=WAIT)
         yield port, proc
     finally:
-        stop_process(proc, WAIT)
+        proc.terminate()
+        try:
+            proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(WAIT)
         proc.stdout.close()
         proc.stderr.close()
 

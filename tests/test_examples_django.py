@@ -5,11 +5,8 @@ bounded."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +15,10 @@ pytest.importorskip("django")
 from amfast.class_def import ClassDefMapper  # noqa: E402
 from amfast.class_def.as_types import TypedObject  # noqa: E402
 from amfast.remoting.client import RemotingFault, RemotingService  # noqa: E402
-from tests.support.net import free_port, stop_process, wait_for_port  # noqa: E402
+from tests.support.net import free_port, wait_for_port  # noqa: E402
+from tests.support.processes import EXAMPLES, Process  # noqa: E402
 
-PROJECT = Path(__file__).resolve().parents[1] / "examples" / "django_project"
+PROJECT = EXAMPLES / "django_project"
 WAIT = 20.0
 #: Where each server serves the chat's long-poll.
 LONG_POLL = {"waitress": "/longpoll", "uvicorn": "/messaging/longpoll"}
@@ -32,16 +30,12 @@ def project(request, tmp_path):
     port = free_port()
     env = dict(os.environ, NOTES_DB=str(tmp_path / "notes.sqlite3"), NOTES_USER="ann:pw1")
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the project's own, not the tests'
-    proc = subprocess.Popen([sys.executable, "-u", str(PROJECT / "serve.py"), request.param,
-                             str(port)], cwd=PROJECT.parents[1], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    server = Process([str(PROJECT / "serve.py"), request.param, str(port)], env=env)
     try:
-        wait_for_port(port, proc, timeout=WAIT)
+        wait_for_port(port, server.proc, timeout=WAIT)
         yield request.param, f"http://127.0.0.1:{port}"
     finally:
-        stop_process(proc, WAIT)
-        proc.stderr.close()
+        server.stop()
 
 
 def note(title: str, body: str = "") -> TypedObject:

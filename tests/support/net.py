@@ -1,4 +1,4 @@
-"""Free loopback ports, waiting for something to listen on one, stopping a server process."""
+"""Free loopback ports, and waiting for something to listen on one."""
 from __future__ import annotations
 
 import socket
@@ -25,14 +25,3 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """SIGTERM, then SIGKILL if it has not ended within ``timeout``; reaped either way."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout)
