@@ -60,8 +60,8 @@ from typing import Any
 from amfast import AmFastError, date_from_epoch, epoch_from_date
 from amfast import decode as amf_decode
 from amfast.class_def import (ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS, ClassDef, ClassDefMapper,
-                              DynamicClassDef, ExternClassDef, _ProxyClassDef,
-                              get_dynamic_attr_vals)
+                              DynamicClassDef, ExternClassDef, SequenceClassDef,
+                              _ProxyClassDef, get_dynamic_attr_vals)
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsProxy, AsVector,
                                        IdentityKey, TypedObject, dictionary_key)
 from amfast.context import DecoderContext, EncoderContext
@@ -881,6 +881,19 @@ class _Writing:
             self._typed[key] = _ObjectAlias(*key)
         self.write_object(value, self._typed[key])
 
+    def keyed(self, value: Any, alias: Any) -> Any:
+        """The object written for ``value``: the first one with the same
+        ``ClassDef.referenceKey`` in this context, so that py3amf writes a reference."""
+        class_def = getattr(alias, "class_def", None)
+        reference_key = getattr(class_def, "referenceKey", None)
+        if reference_key is None:
+            return value
+        key = reference_key(value)
+        if key is None:
+            return value
+        return self.context.extra.setdefault("amfast.keyed", {}).setdefault(
+            (class_def, key), value)
+
     def write_as(self, convert: Any) -> Any:
         return lambda value: self.writeElement(convert(value))
 
@@ -914,6 +927,8 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
             return self.writeDate
         alias = codec.mapping.by_class(t)
         if alias is not None:
+            if isinstance(getattr(alias, "class_def", None), SequenceClassDef):
+                return self.write_as(alias.class_def.toList)
             return lambda value: self.write_aliased(value, alias)
         if issubclass(t, TypedObject):
             return lambda value: self.write_typed(value, value.static_attrs)
@@ -995,6 +1010,7 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
                 self.writeElement(item)
 
     def write_aliased(self, value: Any, alias: Any) -> None:
+        value = self.keyed(value, alias)
         if isinstance(alias, ClassDefAlias) and alias.external:
             # One stand-in per object, so that py3amf writes a reference when it comes again.
             if id(value) not in self._held:
@@ -1049,9 +1065,11 @@ class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
         if t is list or t is tuple:
             return self.writeList
         alias = self.codec.mapping.by_class(t)
+        if alias is not None and isinstance(getattr(alias, "class_def", None), SequenceClassDef):
+            return self.write_as(alias.class_def.toList)
         if alias is not None:
-            return self.writeAMF3 if alias.amf3 else lambda value: self.write_object(value,
-                                                                                     alias)
+            return self.writeAMF3 if alias.amf3 else lambda value: self.write_object(
+                self.keyed(value, alias), alias)
         if issubclass(t, TypedObject):
             return self.write_typed
         if issubclass(t, (AsVector, AsDictionary, bytes, bytearray, memoryview)):
