@@ -193,7 +193,7 @@ class CallbackWaiter:
 
 
 #: Waiters of one event loop woken per loop iteration (see ``_set_all``).
-WAKE_SLICE = 256
+WAKE_SLICE = 64
 
 
 def _wake(waiters: Iterable[Any]) -> None:
