@@ -4,6 +4,8 @@ Run it with ``make bench-push`` (``BENCH_ARGS="--quick"`` for a short try), or::
 
     .venv/bin/python bench/bench_push.py [--quick] [--sizes 1000,5000,10000] [--seconds 30]
         [--modes streaming,longpoll] [--servers asgi,wsgi] [--wsgi-sizes 1000,2000]
+    .venv/bin/python bench/bench_push.py --soak [--seconds 600] [--soak-clients 2000]
+        [--churn 20]
 
 For each N, on 127.0.0.1, with real TCP connections:
 
@@ -15,7 +17,8 @@ For each N, on 127.0.0.1, with real TCP connections:
   ``max_streams`` / ``max_waiting_polls`` above N.  With ``asgi`` streaming comes ``bare``,
   the ceiling: a tiny asyncio server (uvloop) that accepts the same connections and writes
   one frame of the same size to every stream on each broadcast, so that server CPU per
-  delivery has a reference measured in the same run.
+  delivery has a reference measured in the same run.  ``asgi-asyncio`` is the same ASGI
+  server on asyncio's own event loop instead of uvloop (compare the set-up times).
 * N subscribers are set up, one SUBSCRIBE request each (DSId "nil": the ack carries the new
   DSId; no ping, so messages come in the full form, not the small one), a bounded number in
   flight; then they open their streams, or send their first poll, from load-generator
@@ -41,6 +44,9 @@ VmRSS before) / N) and the busiest load-generator process's CPU use (near 100%: 
 not the server, was the limit).  A size that could not be set up in time says so instead.
 ``--profile`` samples the server with py-spy during each window and prints where its time
 goes, per delivery.
+
+``--soak`` (``make soak-push``) runs streams and long-pollers together for a long time,
+with churn (see "the soak" below).
 
 Targets (asgi, N = 10,000): streaming at 10 broadcasts/s, every message delivered, p99 <=
 100 ms, server CPU <= 10 us per delivery, <= 20 KB RSS per connection; long-polling at 1
@@ -87,12 +93,13 @@ PRIME = "~prime~"
 PRIME_MARK = PRIME.encode("ascii")
 RATES = {"streaming": 10.0, "longpoll": 1.0}
 PATHS = {"streaming": "/streaming", "longpoll": "/longpoll"}
-LABELS = {"asgi": "asgi (uvicorn)", "bare": "bare asyncio (ceiling)",
+LABELS = {"asgi": "asgi (uvicorn)", "asgi-asyncio": "asgi (uvicorn, asyncio loop)",
+          "bare": "bare asyncio (ceiling)",
           "wsgi": "wsgi (threaded dev server)"}
 PROBES = 50
 #: SUBSCRIBE requests in flight during set-up, and stream opens / first polls in flight
 #: per load-generator process.
-SETUP_IN_FLIGHT = {"asgi": 64, "wsgi": 32}
+SETUP_IN_FLIGHT = {"asgi": 64, "asgi-asyncio": 64, "wsgi": 32}
 OPEN_IN_FLIGHT = 256
 #: Load-generator processes besides the probes': the cores left beside the server's.
 BULK_PROCESSES = max(1, min(4, (os.cpu_count() or 2) - 1))
@@ -144,10 +151,11 @@ def build_channel_set(kind: str, capacity: int, **channel_set_args):
 def serve(kind: str, port: int, capacity: int) -> None:
     raise_nofile()
     exit_with_parent()
-    if kind == "asgi":
+    if kind in ("asgi", "asgi-asyncio"):
         import uvicorn
         uvicorn.Server(uvicorn.Config(
-            build_channel_set("asgi", capacity), host="127.0.0.1", port=port, loop="uvloop",
+            build_channel_set("asgi", capacity), host="127.0.0.1", port=port,
+            loop="asyncio" if kind == "asgi-asyncio" else "uvloop",
             http="httptools", lifespan="on", access_log=False, log_level="warning",
             timeout_graceful_shutdown=2, backlog=LISTEN_BACKLOG)).run()
     elif kind == "soak":
@@ -1061,7 +1069,7 @@ class SoakApp:
 
     def __init__(self, capacity: int):
         self.channel_set = build_channel_set(
-            "asgi", capacity, clean_freq=SOAK_CLEAN_FREQ, connection_manager=None)
+            "asgi", capacity, clean_freq=SOAK_CLEAN_FREQ)
         self.channel_set.connection_manager.connection_params["timeout"] = \
             SOAK_CONNECTION_TIMEOUT
         self.lag = LagWatch()
@@ -1214,10 +1222,10 @@ class SoakGenerator:
         while True:
             started = time.monotonic()
             if self.churning:
-                for mode in self.live:
-                    for i in range(per_second):
-                        await self.leave(mode, polite=i % 2 == 0)
-                    await asyncio.gather(*(self.join(mode) for _ in range(per_second)))
+                await asyncio.gather(*(self.leave(mode, polite=i % 2 == 0)
+                                       for mode in self.live for i in range(per_second)))
+                await asyncio.gather(*(self.join(mode) for mode in self.live
+                                       for _ in range(per_second)))
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
     async def run(self) -> None:
@@ -1479,7 +1487,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="broadcast time per run (default 30)")
     parser.add_argument("--modes", default="streaming,longpoll")
     parser.add_argument("--servers", default="asgi,wsgi",
-                        help="asgi (with the bare ceiling for streaming), wsgi, bare")
+                        help="asgi (with the bare ceiling for streaming), asgi-asyncio "
+                             "(uvicorn on asyncio's own loop, not uvloop), wsgi, bare")
     parser.add_argument("--profile", action="store_true",
                         help="sample the server with py-spy during each broadcast window "
                              "and print where its time goes")
@@ -1525,6 +1534,8 @@ def main() -> None:
         for count in asgi_sizes:
             if "asgi" in servers:
                 plan.append(("asgi", mode, count))
+            if "asgi-asyncio" in servers:
+                plan.append(("asgi-asyncio", mode, count))
             if mode == "streaming" and ("asgi" in servers or "bare" in servers):
                 plan.append(("bare", mode, count))
         if "wsgi" in servers:
@@ -1538,7 +1549,7 @@ def main() -> None:
         results.append(result)
         print("  " + " | ".join(c for c in cells(result) if c), flush=True)
 
-    order = {"asgi": 0, "bare": 1, "wsgi": 2}
+    order = {"asgi": 0, "asgi-asyncio": 1, "bare": 2, "wsgi": 3}
     results.sort(key=lambda r: (modes.index(r["mode"]), r["n"], order[r["server"]]))
     print()
     print_table(HEADER, [cells(r) for r in results])
