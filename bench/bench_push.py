@@ -139,7 +139,8 @@ def build_channel_set(kind: str, capacity: int, **channel_set_args):
         from amfast.remoting.wsgi_channel import (StreamingWsgiChannel as StreamingChannel,
                                                   WsgiChannel as Channel,
                                                   WsgiChannelSet as ChannelSet)
-    channel_set = ChannelSet(**channel_set_args)
+    # The threaded server has a thread per request: the WSGI channel set may hold them all.
+    channel_set = ChannelSet(max_held=capacity, **channel_set_args)
     channel_set.mapChannel(Channel("amf"))
     channel_set.mapChannel(StreamingChannel("streaming", heart_interval=30000,
                                             max_streams=capacity))
