@@ -160,9 +160,22 @@ def stream_steps(box, name, rounds):
     return written
 
 
-def test_a_hub_drives_many_streams_without_a_task_each():
+async def started_streams(notifier, boxes, rounds, write):
+    """A hub's streams ``s<n>`` for the boxes, listening to ``c<n>``, started and waiting."""
     from amfast.remoting.waiting import StepsHub
 
+    hub = StepsHub(asyncio.get_running_loop())
+    streams = []
+    for n, box in enumerate(boxes):
+        stream = hub.open(stream_steps(box, f"s{n}", rounds), write)
+        notifier.add(f"c{n}", stream)
+        hub.start(stream)
+        streams.append(stream)
+    await asyncio.sleep(0.01)
+    return streams
+
+
+def test_a_hub_drives_many_streams_without_a_task_each():
     notifier = Notifier()
     boxes = [Box(notifier) for _ in range(3)]
     out: list = []
@@ -171,14 +184,7 @@ def test_a_hub_drives_many_streams_without_a_task_each():
         out.append(raw)
 
     async def main():
-        hub = StepsHub(asyncio.get_running_loop())
-        streams = []
-        for n, box in enumerate(boxes):
-            stream = hub.open(stream_steps(box, f"s{n}", 2), write)
-            notifier.add(f"c{n}", stream)
-            hub.start(stream)
-            streams.append(stream)
-        await asyncio.sleep(0.01)
+        streams = await started_streams(notifier, boxes, 2, write)
         for n, box in enumerate(boxes):
             box.items.append("a")
             notifier.notify(f"c{n}")
@@ -204,14 +210,7 @@ def test_a_hub_drives_a_broadcast_to_many_streams_in_slices():
         out.append(raw)
 
     async def main():
-        hub = StepsHub(asyncio.get_running_loop())
-        streams = []
-        for n, box in enumerate(boxes):
-            stream = hub.open(stream_steps(box, f"s{n}", 1), write)
-            notifier.add(f"c{n}", stream)
-            hub.start(stream)
-            streams.append(stream)
-        await asyncio.sleep(0.01)
+        streams = await started_streams(notifier, boxes, 1, write)
         for box in boxes:
             box.items.append("a")
         notifier.notifyMany(f"c{n}" for n in range(count))
