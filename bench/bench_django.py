@@ -182,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="at most 5 rounds")
     args = parser.parse_args()
-    max_runs, budget_s = (5, 1.0) if args.quick else (15, 8.0)
+    max_runs, budget_s = (5, 1.0) if args.quick else (200, 8.0)
 
     make_database()
     encoders = {"amfast DjangoClassDef": amfast_django_encoder()}
