@@ -35,7 +35,7 @@ import secrets
 import threading
 import time
 import weakref
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 import redis
 from redis.backoff import NoBackoff
@@ -43,7 +43,7 @@ from redis.retry import Retry
 
 from amfast.remoting.errors import ChannelError, StoreUnavailableError
 
-__all__ = ["RedisManager", "LocalView", "StoreUnavailableError", "DEFAULT_URL"]
+__all__ = ["RedisManager", "LocalView", "StoreUnavailableError", "DEFAULT_URL", "ScriptSteps"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 #: Names longer than this (bytes) appear in keys as a digest.
@@ -61,6 +61,11 @@ STATE_CACHE_SECONDS = 1.0
 CACHED_FIELDS = ("connected", "authenticated", "flex_user", "small_messages")
 #: Past this many connections remembered, a process forgets them all and starts again.
 MAX_REMEMBERED = 100000
+
+#: The Redis work of an operation, written once and run by ``RedisManager.drive`` (redis-py)
+#: or ``drive_async`` (``redis.asyncio``): it yields ``(script name, keys, args)`` and is
+#: sent what the script returned; its return value is the operation's.
+ScriptSteps = Generator[tuple, Any, Any]
 
 #: What "Redis cannot answer now" looks like in redis-py: the connection failed or timed
 #: out, a cluster has no master for the slot (failover), a replica refused a write, the
@@ -267,6 +272,29 @@ class RedisManager:
     def run(self, script: Any, keys: list, args: list) -> Any:
         with self.unavailable():
             return script(keys=keys, args=args)
+
+    def drive(self, steps: ScriptSteps, scripts: dict) -> Any:
+        """Run ``steps`` with ``scripts`` (name: a redis-py script)."""
+        value = None
+        with contextlib.closing(steps):
+            while True:
+                try:
+                    name, keys, args = steps.send(value)
+                except StopIteration as stop:
+                    return stop.value
+                value = self.run(scripts[name], keys, args)
+
+    async def drive_async(self, steps: ScriptSteps, scripts: dict) -> Any:
+        """``drive`` on an event loop (name: a ``redis.asyncio`` script)."""
+        value = None
+        with contextlib.closing(steps):
+            while True:
+                try:
+                    name, keys, args = steps.send(value)
+                except StopIteration as stop:
+                    return stop.value
+                with self.unavailable():
+                    value = await scripts[name](keys=keys, args=args)
 
     def publish_state_change(self, origin: str, connection_ids: list) -> None:
         """Tell every process listening that these connections' state changed: they forget

@@ -25,13 +25,14 @@ which comes before any message the subscription may receive.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from amfast.remoting.redis_listener import AsyncListener, ThreadListener
 from amfast.remoting.redis_manager import (MESSAGES, WAKE_ALL, WAKE_IDS_MAX, RedisManager,
-                                           dumps, loads, origin_of)
+                                           ScriptSteps, dumps, loads, origin_of)
 from amfast.remoting.subscription_manager import ANY, Subscription, SubscriptionManager
 
 __all__ = ["RedisSubscriptionManager"]
@@ -211,6 +212,49 @@ class Batches:
             following.done.set()
 
 
+class LoopBatches:
+    """``Batches`` on an event loop: the calls made in one turn of the loop (a wake-up
+    reached many streams) are answered by one ``run_batch`` coroutine."""
+
+    def __init__(self, run_batch: Callable[[list], Awaitable[dict]], empty: Callable[[], Any]):
+        self._run_batch = run_batch
+        self._empty = empty
+        self.loop = asyncio.get_running_loop()
+        self._queue: list = []
+        self._running: set = set()
+
+    async def call(self, key: Any) -> Any:
+        future = self.loop.create_future()
+        self._queue.append((key, future))
+        if len(self._queue) == 1:
+            # After the callbacks already due: the other streams woken now ask first.
+            self.loop.call_soon(self._start)
+        return await future
+
+    def _start(self) -> None:
+        batch, self._queue = self._queue, []
+        task = self.loop.create_task(self._run(batch))
+        self._running.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list) -> None:
+        keys = list(dict.fromkeys(key for key, _ in batch))
+        try:
+            results = await self._run_batch(keys)
+        except Exception as exc:
+            results, error = {}, exc
+        else:
+            error = None
+        for key, future in batch:
+            if future.done():  # its stream was cancelled meanwhile
+                continue
+            if error is not None:
+                future.set_exception(error)
+                continue
+            value = results.pop(key, None)
+            future.set_result(self._empty() if value is None else value)
+
+
 class _Request:
     __slots__ = ("key", "value", "error", "lead", "done")
 
@@ -224,6 +268,13 @@ class _Request:
         if self.error is not None:
             raise self.error
         return self.value
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a thread without an event loop (WSGI)
+        return None
 
 
 def unexpired(entries: list, now: float) -> list:
@@ -260,10 +311,13 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         self._persist = self.script(PERSIST)
         self._subscribe = self.script(SUBSCRIBE)
         self._unsubscribe = self.script(UNSUBSCRIBE)
-        self._claim = self.script(CLAIM)
-        self._topics = self.script(TOPICS)
         self._clean = self.script(CLEAN)
+        #: The scripts that collecting runs, by the names its steps give (``drive``).
+        self._scripts = {"claim": self.script(CLAIM), "topics": self.script(TOPICS)}
         self._collects = Batches(self._collect_batch, list)
+        #: Their ``redis.asyncio`` forms, while the listener runs on an event loop.
+        self._async_scripts: dict = {}
+        self._async_collects: LoopBatches | None = None
         self._parsed: dict = {}
 
     @property
@@ -303,6 +357,10 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         self.listener = AsyncListener(client, self.wake_channel, self.view, notifier,
                                       self.socket_timeout, close)
         self.listener.start()
+        if hasattr(client, "register_script"):
+            self._async_scripts = {name: client.register_script(script.script)
+                                   for name, script in self._scripts.items()}
+            self._async_collects = LoopBatches(self._collect_batch_async, list)
 
     def stop(self) -> None:
         listener, self.listener = self.listener, None
@@ -311,6 +369,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
 
     async def stopAsync(self) -> None:
         listener, self.listener = self.listener, None
+        self._async_collects, self._async_scripts = None, {}
         if isinstance(listener, AsyncListener):
             await listener.stop()
         elif listener is not None:
@@ -387,16 +446,19 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
                 self.redis.sadd(topics_key, topic)
 
     def _connection_topics(self, connection_id: str) -> list:
-        return [t.decode("utf-8", "surrogatepass") for t in self.run(
-            self._topics, [self.connection_key(connection_id, "topics")],
-            [self.subscription_ttl])]
+        return self.drive(self._topics_steps(connection_id), self._scripts)
 
-    def _remembered_topics(self, connection_id: str) -> set:
+    def _topics_steps(self, connection_id: str) -> ScriptSteps:
+        found = yield "topics", [self.connection_key(connection_id, "topics")], [
+            self.subscription_ttl]
+        return [t.decode("utf-8", "surrogatepass") for t in found]
+
+    def _remembered_topics(self, connection_id: str) -> ScriptSteps:
         """The connection's topics, as this process remembers them or from Redis."""
         topics = self.view.topics(connection_id)
         if topics is None:
             mark = self.view.mark()
-            topics = set(self._connection_topics(connection_id))
+            topics = set((yield from self._topics_steps(connection_id)))
             self.view.remember_topics(mark, connection_id, topics)
         return topics
 
@@ -439,17 +501,34 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         """Collected with the polls of this process made at the same time (``Batches``)."""
         return self._collects.call(connection_id)
 
+    def asyncCollector(self) -> Callable[[str], Awaitable[list]] | None:
+        """On the loop ``startAsync`` ran on, with its ``redis.asyncio`` client: the streams
+        a wake-up reaches in one turn of the loop are collected together (``LoopBatches``),
+        without a worker thread."""
+        collects = self._async_collects
+        if collects is None or collects.loop is not _running_loop():
+            return None
+        return collects.call
+
     def _collect_batch(self, connection_ids: list) -> dict:
+        return self.drive(self._collect_steps(connection_ids), self._scripts)
+
+    async def _collect_batch_async(self, connection_ids: list) -> dict:
+        return await self.drive_async(self._collect_steps(connection_ids),
+                                      self._async_scripts)
+
+    def _collect_steps(self, connection_ids: list) -> ScriptSteps:
         """``{connection id: [(client_id, message)...]}``: one claim per topic for all."""
         found: dict = {connection_id: [] for connection_id in connection_ids}
         by_topic: dict = {}
         for connection_id in connection_ids:
-            for topic in sorted(self._remembered_topics(connection_id)):
+            topics = yield from self._remembered_topics(connection_id)
+            for topic in sorted(topics):
                 by_topic.setdefault(topic, []).append(connection_id)
         now = self.now()
         for topic, ids in by_topic.items():
-            entries, cursors = self.run(self._claim, [self.topic_key(topic, "log")] + [
-                self._cursor_key(topic, i) for i in ids], [self.subscription_ttl])
+            entries, cursors = yield "claim", [self.topic_key(topic, "log")] + [
+                self._cursor_key(topic, i) for i in ids], [self.subscription_ttl]
             messages = unexpired(entries, now) if entries else []
             for connection_id, pairs in zip(ids, cursors):
                 if not pairs:

@@ -13,6 +13,7 @@ is bounded.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any, Callable
@@ -208,6 +209,46 @@ def test_a_publish_through_one_process_wakes_a_waiter_of_another_at_once(process
     assert len(woken) == 2, woken
     a.stop()
     assert a.subscription_manager.listener is None and a.subscription_manager.recheck
+
+
+def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_claim(
+        processes):
+    publisher, subscriber = processes(), processes()
+    manager = subscriber.subscription_manager
+    ids = [f"stream {n}" for n in range(20)]
+    for connection_id in ids:
+        manager.subscribe(connection_id, "consumer", "news")
+    batches: list = []
+
+    async def scenario() -> list:
+        await manager.startAsync(subscriber.notifier)
+        try:
+            collector = manager.asyncCollector()
+            assert collector is not None
+            # Threads (WSGI) have no loop: they collect with redis-py.
+            assert await asyncio.to_thread(manager.asyncCollector) is None
+            collects = manager._async_collects
+            run_batch = collects._run_batch
+
+            async def counted(keys: list) -> dict:
+                batches.append(list(keys))
+                return await run_batch(keys)
+
+            collects._run_batch = counted
+            publisher.subscription_manager.publishMessage(message("hello", "news"))
+            results = await asyncio.wait_for(
+                asyncio.gather(*(collector(i) for i in ids)), TIMEOUT)
+            again = await asyncio.wait_for(collector(ids[0]), TIMEOUT)
+            return results + [again]
+        finally:
+            await manager.stopAsync()
+
+    *results, again = asyncio.run(scenario())
+    assert batches == [ids, ids[:1]]
+    assert [[(c, m.body) for c, m in found] for found in results] == \
+        [[("consumer", "hello")]] * len(ids)
+    assert again == []
+    assert manager.asyncCollector() is None  # stopped
 
 
 def test_a_disconnect_through_one_process_wakes_the_waiters_of_another(processes):
