@@ -178,10 +178,9 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
             mark = self.view.mark()
             with self.unavailable():
                 found = self.redis.hmget(self.connection_key(connection_id), CACHED_FIELDS)
-            if all(value is None for value in found):
-                return None  # gone: nothing to remember
-            fields = dict(zip(CACHED_FIELDS, map(loads, found)))
-            self.view.remember_state(mark, connection_id, fields)
+            fields = self.remember_fields(mark, connection_id, found)
+            if fields is None:
+                return None
         return fields[name]
 
     def _changed(self, connection_id: str, names: Any) -> None:

@@ -59,6 +59,9 @@ MESSAGES, STATE = "m", "s"
 STATE_CACHE_SECONDS = 1.0
 #: The state fields a process may remember (read at every wake-up of a stream).
 CACHED_FIELDS = ("connected", "authenticated", "flex_user", "small_messages")
+#: Remembered fields older than this (s) are read again with the wake-up's collection
+#: (``refresh_states_async``), before a stream finds them expired.
+REFRESH_AFTER = STATE_CACHE_SECONDS / 2
 #: Past this many connections remembered, a process forgets them all and starts again.
 MAX_REMEMBERED = 100000
 
@@ -141,6 +144,13 @@ class LocalView:
                 if len(self._states) >= MAX_REMEMBERED:
                     self._states.clear()
                 self._states[connection_id] = (time.monotonic(), fields)
+
+    def needs_refresh(self, connection_id: str) -> bool:
+        """Whether the fields remembered for a connection are missing or getting old (while
+        listening: otherwise nothing is remembered)."""
+        entry = self._states.get(connection_id)
+        return self.listening and (entry is None or
+                                   time.monotonic() - entry[0] > REFRESH_AFTER)
 
     def state_changed(self, connection_ids: list) -> None:
         with self._lock:
@@ -295,6 +305,32 @@ class RedisManager:
                     return stop.value
                 with self.unavailable():
                     value = await scripts[name](keys=keys, args=args)
+
+    def remember_fields(self, mark: int | None, connection_id: str, found: list
+                        ) -> dict | None:
+        """A connection's ``CACHED_FIELDS`` as HMGET read them, remembered (``mark``: see
+        ``LocalView``); None when the connection is gone."""
+        if all(value is None for value in found):
+            return None  # gone: nothing to remember
+        fields = dict(zip(CACHED_FIELDS, map(loads, found)))
+        self.view.remember_state(mark, connection_id, fields)
+        return fields
+
+    async def refresh_states_async(self, client: Any, connection_ids: list) -> None:
+        """Read again, in one round trip on ``client`` (``redis.asyncio``), the remembered
+        fields of these connections that are missing or getting old: the streams a
+        wake-up reaches then check their state without a round trip each on the loop."""
+        stale = [i for i in connection_ids if self.view.needs_refresh(i)]
+        if not stale:
+            return
+        mark = self.view.mark()
+        pipe = client.pipeline(transaction=False)
+        for connection_id in stale:
+            pipe.hmget(self.connection_key(connection_id), CACHED_FIELDS)
+        with self.unavailable():
+            found = await pipe.execute()
+        for connection_id, values in zip(stale, found):
+            self.remember_fields(mark, connection_id, values)
 
     def publish_state_change(self, origin: str, connection_ids: list) -> None:
         """Tell every process listening that these connections' state changed: they forget

@@ -316,6 +316,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         self._scripts = {"claim": self.script(CLAIM), "topics": self.script(TOPICS)}
         self._collects = Batches(self._collect_batch, list)
         #: Their ``redis.asyncio`` forms, while the listener runs on an event loop.
+        self._async_redis: Any = None
         self._async_scripts: dict = {}
         self._async_collects: LoopBatches | None = None
         self._parsed: dict = {}
@@ -358,6 +359,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
                                       self.socket_timeout, close)
         self.listener.start()
         if hasattr(client, "register_script"):
+            self._async_redis = client
             self._async_scripts = {name: client.register_script(script.script)
                                    for name, script in self._scripts.items()}
             self._async_collects = LoopBatches(self._collect_batch_async, list)
@@ -369,7 +371,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
 
     async def stopAsync(self) -> None:
         listener, self.listener = self.listener, None
-        self._async_collects, self._async_scripts = None, {}
+        self._async_collects, self._async_scripts, self._async_redis = None, {}, None
         if isinstance(listener, AsyncListener):
             await listener.stop()
         elif listener is not None:
@@ -514,8 +516,17 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         return self.drive(self._collect_steps(connection_ids), self._scripts)
 
     async def _collect_batch_async(self, connection_ids: list) -> dict:
-        return await self.drive_async(self._collect_steps(connection_ids),
-                                      self._async_scripts)
+        """With the states of the connections, which their streams check at each wake-up,
+        read again meanwhile."""
+        # A failed refresh loses nothing (the streams read the states themselves); the
+        # messages claimed are returned whatever it did.
+        found, _ = await asyncio.gather(
+            self.drive_async(self._collect_steps(connection_ids), self._async_scripts),
+            self.refresh_states_async(self._async_redis, connection_ids),
+            return_exceptions=True)
+        if isinstance(found, BaseException):
+            raise found
+        return found
 
     def _collect_steps(self, connection_ids: list) -> ScriptSteps:
         """``{connection id: [(client_id, message)...]}``: one claim per topic for all."""

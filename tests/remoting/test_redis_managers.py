@@ -213,9 +213,10 @@ def test_a_publish_through_one_process_wakes_a_waiter_of_another_at_once(process
 
 def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_claim(
         processes):
+    """... and the states they check at their next wake-up are read meanwhile."""
     publisher, subscriber = processes(), processes()
     manager = subscriber.subscription_manager
-    ids = [f"stream {n}" for n in range(20)]
+    ids = [subscriber.getChannel("amf").connect().id for _ in range(20)]
     for connection_id in ids:
         manager.subscribe(connection_id, "consumer", "news")
     batches: list = []
@@ -223,6 +224,12 @@ def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_cla
     async def scenario() -> list:
         await manager.startAsync(subscriber.notifier)
         try:
+            for _ in range(500):
+                if listening(subscriber):
+                    break
+                await asyncio.sleep(0.01)
+            assert listening(subscriber)
+            manager.view.state_changed(["*"])  # nothing remembered yet
             collector = manager.asyncCollector()
             assert collector is not None
             # Threads (WSGI) have no loop: they collect with redis-py.
@@ -238,6 +245,9 @@ def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_cla
             publisher.subscription_manager.publishMessage(message("hello", "news"))
             results = await asyncio.wait_for(
                 asyncio.gather(*(collector(i) for i in ids)), TIMEOUT)
+            assert all(manager.view.state(i) == {
+                "connected": True, "authenticated": False, "flex_user": None,
+                "small_messages": False} for i in ids), manager.view.state(ids[0])
             again = await asyncio.wait_for(collector(ids[0]), TIMEOUT)
             return results + [again]
         finally:
