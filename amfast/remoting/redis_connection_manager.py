@@ -195,10 +195,15 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
         when unknown or expired."""
         if connection_id is None or not touch:
             return ConnectionManager.getConnection(self, connection_id, touch)
+        mark = self.view.mark()
         live, raw = self._touched(connection_id)
         state = self._decode(dict(zip(raw[::2], raw[1::2])))
         if not live:
             raise NotConnectedError(f"Connection '{connection_id}' has expired.")
+        # The request reads some of them next (the small-messages flag, the login): no
+        # round trip for those.
+        self.view.remember_state(mark, connection_id,
+                                 {name: state.get(name) for name in CACHED_FIELDS})
         return self.connection_class(self, state["channel_name"], connection_id,
                                      state["timeout"])
 
