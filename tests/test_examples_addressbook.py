@@ -16,7 +16,7 @@ import pytest
 from amfast.class_def import ClassDefMapper
 from amfast.remoting.client import RemotingFault, RemotingService
 from tests.support.net import free_port, wait_for_port
-from tests.test_examples_messaging import Process
+from tests.support.processes import Process
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "addressbook"
 WAIT = 15.0

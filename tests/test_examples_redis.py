@@ -19,12 +19,12 @@ import pytest
 
 from amfast.remoting.client import HttpError, RemotingService
 from tests.support.net import free_port, wait_for_port
-from tests.test_examples_messaging import EXAMPLES, Process
+from tests.support.processes import EXAMPLES, Process, chat_conversation
 
 pytest.importorskip("redis")
 pytest.importorskip("uvicorn")
 
-SCRIPT = EXAMPLES / "redis_server.py"
+SCRIPT = EXAMPLES / "messaging" / "redis_server.py"
 #: The HTTP client's timeout (s).
 TIMEOUT = 10.0
 
@@ -64,31 +64,7 @@ def test_several_worker_processes_answer_on_one_port(chat_workers):
 
 @pytest.mark.parametrize("channel", ["longpoll", "streaming"])
 def test_two_chat_clients_on_several_workers_see_each_others_lines(chat_workers, channel):
-    clients = {name: Process([str(EXAMPLES / "client.py"), name, "--port", str(chat_workers),
-                              "--channel", channel], stdin=True)
-               for name in ("alice", "bob")}
-    try:
-        for name, client in clients.items():
-            assert client.wait_for(lambda lines: any(
-                line.startswith("subscribed as") for line in lines)), (name, client.lines)
-        said = {"alice": [f"hello from alice {n} on {channel}" for n in range(3)],
-                "bob": [f"hi from bob {n} on {channel}" for n in range(3)]}
-        for name, client in clients.items():
-            for text in said[name]:
-                client.send(text)
-        for name, other in (("alice", "bob"), ("bob", "alice")):
-            expected = [f"[{other}] {text}" for text in said[other]]
-            client = clients[name]
-            assert client.wait_for(lambda lines: all(e in lines for e in expected)), \
-                (name, client.lines)
-            received = [line for line in client.lines if line.startswith(f"[{other}]")]
-            assert received == expected, "each line once, in order"
-        for name, client in clients.items():
-            assert client.finish() == 0, (name, client.stop())
-    finally:
-        errors = {name: client.stop() for name, client in clients.items()}
-    for name, err in errors.items():
-        assert "Traceback" not in err, (name, err)
+    chat_conversation(chat_workers, channel)
 
 
 def test_a_worker_killed_while_clients_poll_through_it_loses_nothing(redis_server):

@@ -13,24 +13,16 @@ attributes of the caller's connection; get answers None when unset).  See README
 """
 import argparse
 
-from amfast import remoting
-from amfast.remoting.channel import SecurityError
-from amfast.remoting.connection import SessionAttrError
 from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
 from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
 from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiChannel, WsgiChannelSet
 from amfast.remoting.wsgi_server import make_server
 
+from chat import SharedPasswordLogin, map_chat_services
 
-class ChatChannelSet(WsgiChannelSet):
+
+class ChatChannelSet(SharedPasswordLogin, WsgiChannelSet):
     """Any user name logs in with the shared password."""
-
-    password = "chat"
-
-    def login(self, user: str, password: str) -> bool:
-        if user and password == self.password:
-            return True
-        raise SecurityError("Invalid credentials.")
 
 
 def build_channel_set(mc_servers, prefix: str, secret: str | None, password: str = "chat",
@@ -51,32 +43,7 @@ def build_channel_set(mc_servers, prefix: str, secret: str | None, password: str
     channel_set.mapChannel(StreamingWsgiChannel("streaming", heart_interval=5000,
                                                 poll_interval=poll_interval))
 
-    def announce(text):
-        channel_set.publishObject({"user": "server", "text": text}, "chat")
-        return True
-
-    def whoami(packet, message):
-        return message.body[0].connection.flex_user
-
-    chat = remoting.Service("ChatService")
-    chat.mapTarget(remoting.CallableTarget(announce, "announce"))
-    chat.mapTarget(remoting.ExtCallableTarget(whoami, "whoami", secure=True))
-    channel_set.service_mapper.mapService(chat)
-
-    def set_attr(packet, message, name, value):
-        message.body[0].connection.setSessionAttr(name, value)
-        return True
-
-    def get_attr(packet, message, name):
-        try:
-            return message.body[0].connection.getSessionAttr(name)
-        except SessionAttrError:
-            return None
-
-    session = remoting.Service("SessionService")
-    session.mapTarget(remoting.ExtCallableTarget(set_attr, "set"))
-    session.mapTarget(remoting.ExtCallableTarget(get_attr, "get"))
-    channel_set.service_mapper.mapService(session)
+    map_chat_services(channel_set)
     return channel_set
 
 

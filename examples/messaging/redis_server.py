@@ -17,10 +17,10 @@ from pathlib import Path
 
 from amfast import remoting
 from amfast.remoting.asgi_channel import AsgiChannel, AsgiChannelSet, StreamingAsgiChannel
-from amfast.remoting.channel import SecurityError
-from amfast.remoting.connection import SessionAttrError
 from amfast.remoting.redis_connection_manager import RedisConnectionManager
 from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager
+
+from chat import SharedPasswordLogin, map_chat_services
 
 #: How the worker processes get their settings from the process that starts them.
 ENVIRONMENT = {"url": "AMFAST_CHAT_URL", "prefix": "AMFAST_CHAT_PREFIX",
@@ -28,15 +28,8 @@ ENVIRONMENT = {"url": "AMFAST_CHAT_URL", "prefix": "AMFAST_CHAT_PREFIX",
                "wait": "AMFAST_CHAT_WAIT"}
 
 
-class ChatChannelSet(AsgiChannelSet):
+class ChatChannelSet(SharedPasswordLogin, AsgiChannelSet):
     """Any user name logs in with the shared password."""
-
-    password = "chat"
-
-    def login(self, user: str, password: str) -> bool:
-        if user and password == self.password:
-            return True
-        raise SecurityError("Invalid credentials.")
 
 
 def build_channel_set(url: str, prefix: str, secret: str | None, password: str = "chat",
@@ -49,33 +42,7 @@ def build_channel_set(url: str, prefix: str, secret: str | None, password: str =
     channel_set.mapChannel(AsgiChannel("longpoll", wait_interval=wait))
     channel_set.mapChannel(StreamingAsgiChannel("streaming", heart_interval=5000))
 
-    def announce(text):
-        channel_set.publishObject({"user": "server", "text": text}, "chat")
-        return True
-
-    def whoami(packet, message):
-        return message.body[0].connection.flex_user
-
-    chat = remoting.Service("ChatService")
-    chat.mapTarget(remoting.CallableTarget(announce, "announce"))
-    chat.mapTarget(remoting.ExtCallableTarget(whoami, "whoami", secure=True))
-    chat.mapTarget(remoting.CallableTarget(os.getpid, "worker"))
-    channel_set.service_mapper.mapService(chat)
-
-    def set_attr(packet, message, name, value):
-        message.body[0].connection.setSessionAttr(name, value)
-        return True
-
-    def get_attr(packet, message, name):
-        try:
-            return message.body[0].connection.getSessionAttr(name)
-        except SessionAttrError:
-            return None
-
-    session = remoting.Service("SessionService")
-    session.mapTarget(remoting.ExtCallableTarget(set_attr, "set"))
-    session.mapTarget(remoting.ExtCallableTarget(get_attr, "get"))
-    channel_set.service_mapper.mapService(session)
+    map_chat_services(channel_set, remoting.CallableTarget(os.getpid, "worker"))
     return channel_set
 
 

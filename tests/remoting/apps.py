@@ -24,6 +24,7 @@ from typing import Any
 
 from amfast import remoting
 from amfast.remoting.channel import SecurityError
+from amfast.remoting.connection import SessionAttrError
 from amfast.remoting.flex_messages import AbstractMessage, CommandMessage, FaultError
 from tests.support.servers import WSGI, Transport
 
@@ -139,6 +140,39 @@ def build_channel_set(debug: bool = False, transport: Transport = WSGI) -> tuple
     mapper.command_service.mapTarget(
         remoting.CallableTarget(trigger_connect, CommandMessage.TRIGGER_CONNECT_OPERATION))
     return channel_set, recorder
+
+
+def build_store_channel_set(transport: Transport, connection_manager: Any,
+                            subscription_manager: Any, poll_interval: int | None = None) -> Any:
+    """Messaging on shared-store managers: channels amf, longpoll (held 5 s) and streaming
+    (heartbeat 300 ms), both re-checking the store every ``poll_interval`` ms when given;
+    login correct/correct; service svc: remember, recall (session attributes), secret
+    (secure)."""
+    rechecked = {} if poll_interval is None else {"poll_interval": poll_interval}
+    channel_set = transport.channel_set_class(GoodUserLogin)(
+        connection_manager=connection_manager, subscription_manager=subscription_manager,
+        max_held=None)
+    channel_set.mapChannel(transport.Channel("amf"))
+    channel_set.mapChannel(transport.Channel("longpoll", wait_interval=5000, **rechecked))
+    channel_set.mapChannel(transport.StreamingChannel("streaming", heart_interval=300,
+                                                      **rechecked))
+    svc = remoting.Service("svc")
+
+    def remember(packet, msg, name, value):
+        msg.body[0].connection.setSessionAttr(name, value)
+        return True
+
+    def recall(packet, msg, name):
+        try:
+            return msg.body[0].connection.getSessionAttr(name)
+        except SessionAttrError:
+            return None
+
+    svc.mapTarget(remoting.ExtCallableTarget(remember, "remember"))
+    svc.mapTarget(remoting.ExtCallableTarget(recall, "recall"))
+    svc.mapTarget(remoting.CallableTarget(secret, "secret", secure=True))
+    channel_set.service_mapper.mapService(svc)
+    return channel_set
 
 
 def dsid(message: AbstractMessage) -> Any:

@@ -17,7 +17,6 @@ and raw streams (``tests.support.streams.RawStream``) for it.  Every wait is bou
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from tests.remoting.apps import GoodUserLogin
 from tests.support.flex import DSID, TIMEOUT, FlexClient, polled  # noqa: F401 (re-exported)
 from tests.support.servers import WSGI, Transport
 from tests.support.streams import RawStream
+from tests.support.waiting import wait_until  # noqa: F401 (re-exported)
 
 #: Real-client captures: <repo root>/../shared/captures (see its README.md).
 CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
@@ -113,16 +113,6 @@ def replace_amf3_string(raw: bytes, old: str, new: str) -> bytes:
     encoded = amf3_string(old)
     assert encoded in raw, f"{old!r} is not an inline AMF3 string of this packet"
     return raw.replace(encoded, amf3_string(new))
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds passed; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 class MessagingServer:

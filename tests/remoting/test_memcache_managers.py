@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 import pytest
 
-from amfast import remoting
 from amfast.remoting.channel import Channel, ChannelFullError
 from amfast.remoting.client import HttpError, RemotingFault, RemotingService
 from amfast.remoting.connection import ConnectionError, SessionAttrError
@@ -31,7 +30,7 @@ from amfast.remoting.flex_messages import AsyncMessage, CommandMessage
 from amfast.remoting.memcache_connection_manager import MemcacheConnectionManager
 from amfast.remoting.memcache_subscription_manager import MemcacheSubscriptionManager
 from amfast.remoting.wsgi_channel import WsgiChannel
-from tests.remoting.apps import GoodUserLogin
+from tests.remoting.apps import build_store_channel_set
 from tests.support.servers import WSGI, Transport, serving
 from tests.support.streams import RawStream
 
@@ -899,28 +898,7 @@ def serve_channel_set(serve, servers: list, prefix: str, secret: str = "test sec
     re-checked every 100 ms) and streaming; login correct/correct; service svc: remember,
     recall (session), secret (secure)."""
     cm, sm = make_pair(servers, prefix, secret=secret)
-    channel_set = transport.channel_set_class(GoodUserLogin)(
-        connection_manager=cm, subscription_manager=sm, max_held=None)
-    channel_set.mapChannel(transport.Channel("amf"))
-    channel_set.mapChannel(transport.Channel("longpoll", wait_interval=5000, poll_interval=100))
-    channel_set.mapChannel(transport.StreamingChannel("streaming", heart_interval=300,
-                                                      poll_interval=100))
-    svc = remoting.Service("svc")
-
-    def remember(packet, msg, name, value):
-        msg.body[0].connection.setSessionAttr(name, value)
-        return True
-
-    def recall(packet, msg, name):
-        try:
-            return msg.body[0].connection.getSessionAttr(name)
-        except SessionAttrError:
-            return None
-
-    svc.mapTarget(remoting.ExtCallableTarget(remember, "remember"))
-    svc.mapTarget(remoting.ExtCallableTarget(recall, "recall"))
-    svc.mapTarget(remoting.CallableTarget(lambda: "secret value", "secret", secure=True))
-    channel_set.service_mapper.mapService(svc)
+    channel_set = build_store_channel_set(transport, cm, sm, poll_interval=100)
     return serve(channel_set)
 
 
@@ -989,6 +967,24 @@ def until_available(action: Callable[[], Any]) -> Any:
 
 def amf_client(server) -> RemotingService:
     return RemotingService(server.url("/amf"), timeout=TIMEOUT)
+
+
+class HeldPoll:
+    """A long-poll held in a thread, checked held after half a second; ``outcome()`` waits for
+    how it ended (as ``attempt`` tells it)."""
+
+    def __init__(self, long_poll: RemotingService):
+        self._result: list = []
+        self._thread = threading.Thread(
+            target=lambda: self._result.append(attempt(long_poll.poll, TIMEOUT)), daemon=True)
+        self._thread.start()
+        time.sleep(0.5)
+        assert not self._result, self._result  # held
+
+    def outcome(self) -> tuple:
+        self._thread.join(TIMEOUT)
+        assert self._result, "the long-poll never returned"
+        return self._result[0]
 
 
 def in_every_worker_thread(server, topic: str) -> list:
@@ -1115,28 +1111,12 @@ def test_a_long_poll_held_when_memcached_goes_down_fails_within_the_limit(
     client.subscribe("news")
     long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
     long_poll.client_id = client.client_id
-    result: list = []
-
-    def hold() -> None:
-        try:
-            result.append(("ok", long_poll.poll()))
-        except RemotingFault as fault:
-            result.append(("fault", fault.fault))
-        except HttpError as error:
-            result.append(("http", error.status))
-        except Exception as exc:
-            result.append(("error", exc))
-
-    waiter = threading.Thread(target=hold, daemon=True)
-    waiter.start()
-    time.sleep(0.5)
-    assert not result, result  # held
+    held = HeldPoll(long_poll)
     stopped = time.monotonic()
     mc.stop()
-    waiter.join(TIMEOUT)
-    assert result, "the long-poll never returned"
+    outcome = held.outcome()
     assert time.monotonic() - stopped < FAULT_LIMIT
-    assert_unavailable(result[0])
+    assert_unavailable(outcome)
 
 
 def open_stream(serve_app, transport, memcached_factory, mc_prefix) -> tuple:

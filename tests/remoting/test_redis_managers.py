@@ -22,10 +22,8 @@ import pytest
 
 redis = pytest.importorskip("redis")
 
-from amfast import remoting  # noqa: E402
 from amfast.remoting.channel import ChannelSet  # noqa: E402
 from amfast.remoting.client import RemotingService  # noqa: E402
-from amfast.remoting.connection import SessionAttrError  # noqa: E402
 from amfast.remoting.errors import ChannelError, StoreUnavailableError  # noqa: E402
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
 from amfast.remoting.notifier import CallbackWaiter, ThreadWaiter  # noqa: E402
@@ -34,11 +32,13 @@ from amfast.remoting.redis_connection_manager import (CLEAN_MARGIN_MS,  # noqa: 
 from amfast.remoting.redis_listener import AsyncListener, ThreadListener  # noqa: E402
 from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager  # noqa: E402
 from amfast.remoting.wsgi_channel import WsgiChannel  # noqa: E402
-from tests.remoting.apps import GoodUserLogin  # noqa: E402
-from tests.remoting.test_memcache_managers import (amf_client, assert_unavailable,  # noqa: E402
-                                                   attempt, settle, until_available)
+from tests.remoting.apps import build_store_channel_set  # noqa: E402
+from tests.remoting.test_memcache_managers import (HeldPoll, amf_client,  # noqa: E402
+                                                   assert_unavailable, attempt, settle,
+                                                   until_available)
 from tests.support.servers import WSGI, Transport  # noqa: E402
 from tests.support.streams import RawStream  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
 
 #: The longest a request may take to fail while Redis is down (s).
 DOWN_LIMIT = 1.5
@@ -74,13 +74,6 @@ def processes(redis_server, mc_prefix):
     yield make
     for channel_set in made:
         channel_set.stop()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return value
 
 
 def listening(channel_set: ChannelSet) -> bool:
@@ -455,30 +448,9 @@ def test_wake_ups_and_polls_through_a_redis_cluster(redis_cluster, mc_prefix):
 def serve_channel_set(serve, url: str, prefix: str, transport: Transport = WSGI):
     """Messaging over HTTP with the Redis managers: channels amf, longpoll (held 5 s) and
     streaming; login correct/correct; service svc: remember, recall (session), secret."""
-    channel_set = transport.channel_set_class(GoodUserLogin)(
-        connection_manager=RedisConnectionManager(url=url, key_prefix=prefix,
-                                                  secret="test secret"),
-        subscription_manager=RedisSubscriptionManager(url=url, key_prefix=prefix),
-        max_held=None)
-    channel_set.mapChannel(transport.Channel("amf"))
-    channel_set.mapChannel(transport.Channel("longpoll", wait_interval=5000))
-    channel_set.mapChannel(transport.StreamingChannel("streaming", heart_interval=300))
-    svc = remoting.Service("svc")
-
-    def remember(packet, msg, name, value):
-        msg.body[0].connection.setSessionAttr(name, value)
-        return True
-
-    def recall(packet, msg, name):
-        try:
-            return msg.body[0].connection.getSessionAttr(name)
-        except SessionAttrError:
-            return None
-
-    svc.mapTarget(remoting.ExtCallableTarget(remember, "remember"))
-    svc.mapTarget(remoting.ExtCallableTarget(recall, "recall"))
-    svc.mapTarget(remoting.CallableTarget(lambda: "secret value", "secret", secure=True))
-    channel_set.service_mapper.mapService(svc)
+    channel_set = build_store_channel_set(
+        transport, RedisConnectionManager(url=url, key_prefix=prefix, secret="test secret"),
+        RedisSubscriptionManager(url=url, key_prefix=prefix))
     return serve(channel_set), channel_set
 
 
@@ -568,19 +540,13 @@ def test_a_long_poll_held_when_redis_goes_down_fails_within_the_limit(served):
     client.subscribe("news")
     long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
     long_poll.client_id = client.client_id
-    result: list = []
-    waiter = threading.Thread(target=lambda: result.append(attempt(long_poll.poll, TIMEOUT)),
-                              daemon=True)
-    waiter.start()
-    time.sleep(0.5)
-    assert not result, result  # held
+    held = HeldPoll(long_poll)
     stopped = time.monotonic()
     redis_server.stop()
-    waiter.join(TIMEOUT)
-    assert result, "the long-poll never returned"
+    outcome = held.outcome()
     took = time.monotonic() - stopped
     assert took < DOWN_LIMIT
-    assert_unavailable(result[0])
+    assert_unavailable(outcome)
     print(f"\nheld long-poll refused {took:.2f} s after Redis stopped")
 
 
@@ -590,22 +556,16 @@ def test_a_long_poll_held_when_redis_freezes_fails_within_the_limit(served):
     client.subscribe("news")
     long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
     long_poll.client_id = client.client_id
-    result: list = []
-    waiter = threading.Thread(target=lambda: result.append(attempt(long_poll.poll, TIMEOUT)),
-                              daemon=True)
-    waiter.start()
-    time.sleep(0.5)
-    assert not result, result  # held
+    held = HeldPoll(long_poll)
     frozen = time.monotonic()
     redis_server.pause()  # the listener hears nothing: its health check finds out
     try:
-        waiter.join(TIMEOUT)
+        outcome = held.outcome()
         took = time.monotonic() - frozen
     finally:
         redis_server.resume()
-    assert result, "the long-poll never returned"
     assert took < FAULT_LIMIT
-    assert_unavailable(result[0])
+    assert_unavailable(outcome)
     print(f"\nheld long-poll refused {took:.2f} s after Redis froze")
 
 

@@ -24,7 +24,7 @@ import pytest
 sa = pytest.importorskip("sqlalchemy")
 
 from amfast.remoting.channel import Channel  # noqa: E402
-from amfast.remoting.client import HttpError, RemotingFault, RemotingService  # noqa: E402
+from amfast.remoting.client import RemotingService  # noqa: E402
 from amfast.remoting.connection import Connection, SessionAttrError  # noqa: E402
 from amfast.remoting.errors import (FlexMessageError, NotConnectedError,  # noqa: E402
                                     StoreUnavailableError)
@@ -34,10 +34,11 @@ from amfast.remoting.sa_connection_manager import SaConnectionManager  # noqa: E
 from amfast.remoting.sa_manager import make_engine  # noqa: E402
 from amfast.remoting.sa_subscription_manager import SaSubscriptionManager  # noqa: E402
 from tests.remoting.conftest import build_messaging_channel_set  # noqa: E402
-from tests.remoting.test_memcache_managers import (assert_unavailable, attempt,  # noqa: E402
-                                                   until_available)
+from tests.remoting.test_memcache_managers import (HeldPoll, assert_unavailable,  # noqa: E402
+                                                   attempt, until_available)
 from tests.support.net import free_port, wait_for_port  # noqa: E402
 from tests.support.streams import RawStream  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
 
 CHANNEL = Channel("amf")
 #: The longest an operation may take to fail while PostgreSQL is down (s).
@@ -103,15 +104,6 @@ def message(topic: str, body: Any, **headers: Any) -> AsyncMessage:
 
 def bodies(polled: list) -> list:
     return [m.body for m in polled]
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- AmFast's arguments, the tables -------------------------------------------------------------
@@ -263,7 +255,7 @@ def test_sqlite_held_requests_recheck_and_postgresql_ones_wait_for_notifications
         if store.url.startswith("sqlite"):
             assert sm.recheck
         else:
-            assert wait_for(lambda: not sm.recheck), "the listener does not listen"
+            assert wait_until(lambda: not sm.recheck), "the listener does not listen"
     finally:
         sm.stop()
     assert sm.recheck
@@ -309,7 +301,7 @@ def test_a_publish_in_one_process_wakes_the_subscribers_waiting_in_another(pg_st
     cm_a, sm_a = pg_store.make()
     cm_b, sm_b = pg_store.make()
     sm_b.start(cm_b.notifier)
-    assert wait_for(lambda: not sm_b.recheck)
+    assert wait_until(lambda: not sm_b.recheck)
     subscriber = cm_a.createConnection(CHANNEL)
     bystander = cm_a.createConnection(CHANNEL)
     sm_a.subscribe(subscriber.id, "consumer", "news")
@@ -333,7 +325,7 @@ def test_the_listener_listens_again_after_postgresql_restarts(private_pg):
     cm_a, sm_a = made.make()
     cm_b, sm_b = made.make()
     sm_b.start(cm_b.notifier)
-    assert wait_for(lambda: not sm_b.recheck)
+    assert wait_until(lambda: not sm_b.recheck)
     sm_a.subscribe("conn", "consumer", "news")
     _, woken = held(cm_b, "conn")
     server.stop()
@@ -341,7 +333,7 @@ def test_the_listener_listens_again_after_postgresql_restarts(private_pg):
     assert woken.wait(5), "losing the listener woke nobody"
     assert sm_b.recheck
     server.start()
-    assert wait_for(lambda: not sm_b.recheck, 10), "the listener did not come back"
+    assert wait_until(lambda: not sm_b.recheck, 10), "the listener did not come back"
     _, woken = held(cm_b, "conn")
     until = time.monotonic() + 5
     while True:  # the first use of a pooled connection from before the restart may fail
@@ -525,28 +517,14 @@ def test_a_long_poll_and_a_stream_held_when_postgresql_goes_down_end_within_the_
     streamer.subscribe("news")
     stream = RawStream("127.0.0.1", server.port, streamer.client_id)
     long_poll = amf_client(server, "/longpoll", client.client_id)
-    result: list = []
-
-    def hold() -> None:
-        try:
-            result.append(("ok", long_poll.poll()))
-        except RemotingFault as fault:
-            result.append(("fault", fault.fault))
-        except HttpError as error:
-            result.append(("http", error.status))
-
     try:
         assert stream.next_frame(5).correlationId == "open"
-        waiter = threading.Thread(target=hold, daemon=True)
-        waiter.start()
-        time.sleep(0.5)
-        assert not result, result  # held
+        held = HeldPoll(long_poll)
         stopped = time.monotonic()
         pg.stop()
-        waiter.join(TIMEOUT)
-        assert result, "the long-poll never returned"
+        outcome = held.outcome()
         assert time.monotonic() - stopped < FAULT_LIMIT
-        assert_unavailable(result[0])
+        assert_unavailable(outcome)
         last = None
         while (frame := stream.next_frame(FAULT_LIMIT)) is not None:
             last = frame
