@@ -197,6 +197,15 @@ class LocalView:
                 self._topics[connection_id].add(topic)
 
 
+def _advance(steps: ScriptSteps, value: Any) -> tuple:
+    """Send ``value`` into ``steps``: ``(False, the script call they ask for)``, or
+    ``(True, what they returned)``."""
+    try:
+        return False, steps.send(value)
+    except StopIteration as stop:
+        return True, stop.value
+
+
 _views: dict = {}
 _views_lock = threading.Lock()
 _origins: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
@@ -285,26 +294,22 @@ class RedisManager:
 
     def drive(self, steps: ScriptSteps, scripts: dict) -> Any:
         """Run ``steps`` with ``scripts`` (name: a redis-py script)."""
-        value = None
         with contextlib.closing(steps):
-            while True:
-                try:
-                    name, keys, args = steps.send(value)
-                except StopIteration as stop:
-                    return stop.value
-                value = self.run(scripts[name], keys, args)
+            done, step = _advance(steps, None)
+            while not done:
+                done, step = _advance(steps, self.run(scripts[step[0]], *step[1:]))
+            return step
 
     async def drive_async(self, steps: ScriptSteps, scripts: dict) -> Any:
         """``drive`` on an event loop (name: a ``redis.asyncio`` script)."""
-        value = None
         with contextlib.closing(steps):
-            while True:
-                try:
-                    name, keys, args = steps.send(value)
-                except StopIteration as stop:
-                    return stop.value
+            done, step = _advance(steps, None)
+            while not done:
+                name, keys, args = step
                 with self.unavailable():
                     value = await scripts[name](keys=keys, args=args)
+                done, step = _advance(steps, value)
+            return step
 
     def remember_fields(self, mark: int | None, connection_id: str, found: list
                         ) -> dict | None:
