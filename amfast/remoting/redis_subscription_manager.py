@@ -18,7 +18,8 @@ Redis every ``poll_interval`` as with memcache.
 
 Polls made at once in one process (a publish woke a hundred streams) are collected
 together: one script per topic moves the cursors of all their connections and
-returns the messages once.  While the listener is subscribed, a connection's topics
+returns the messages once (``Batches`` in threads; ``LoopBatches`` on the event loop
+of ``startAsync``, over its ``redis.asyncio`` client).  While the listener is subscribed, a connection's topics
 are remembered (``redis_manager.LocalView``): a subscription made through another
 process is learned from the first wake-up of its topic that names the connection,
 which comes before any message the subscription may receive.
@@ -291,8 +292,8 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
     """Subscriptions and messages in Redis (default ``redis://127.0.0.1:6379/0``); every
     argument but AmFast's first two by name.
 
-    ``async_client``: a ``redis.asyncio`` client for the listener under an ASGI lifespan,
-    when ``client`` is given (with ``url``, one is made from it; without either, the
+    ``async_client``: a ``redis.asyncio`` client for the listener and the streams'
+    collections under an ASGI lifespan, when ``client`` is given (with ``url``, one is made from it; without either, the
     listener runs in a thread).  ``subscription_ttl`` (ms): how long a subscription lives
     after its connection last polled.
     """
