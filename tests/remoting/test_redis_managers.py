@@ -204,14 +204,17 @@ def test_a_publish_through_one_process_wakes_a_waiter_of_another_at_once(process
     assert a.subscription_manager.listener is None and a.subscription_manager.recheck
 
 
-def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_claim(
-        processes):
-    """... and the states they check at their next wake-up are read meanwhile."""
-    publisher, subscriber = processes(), processes()
+def collect_on_a_loop(publisher: ChannelSet, subscriber: ChannelSet, topics: tuple,
+                      count: int = 20) -> None:
+    """``count`` connections of ``subscriber`` subscribe to ``topics``; with its manager
+    started on an event loop, one message is published to each topic through
+    ``publisher`` and the connections are collected at once: one batch for all, each
+    gets every message once, and their states are remembered (read with the batch)."""
     manager = subscriber.subscription_manager
-    ids = [subscriber.getChannel("amf").connect().id for _ in range(20)]
+    ids = [subscriber.getChannel("amf").connect().id for _ in range(count)]
     for connection_id in ids:
-        manager.subscribe(connection_id, "consumer", "news")
+        for topic in topics:
+            manager.subscribe(connection_id, "consumer", topic)
     batches: list = []
 
     async def scenario() -> list:
@@ -235,7 +238,8 @@ def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_cla
                 return await run_batch(keys)
 
             collects._run_batch = counted
-            publisher.subscription_manager.publishMessage(message("hello", "news"))
+            for topic in topics:
+                publisher.subscription_manager.publishMessage(message(topic, topic))
             results = await asyncio.wait_for(
                 asyncio.gather(*(collector(i) for i in ids)), TIMEOUT)
             assert all(manager.view.state(i) == {
@@ -248,10 +252,16 @@ def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_cla
 
     *results, again = asyncio.run(scenario())
     assert batches == [ids, ids[:1]]
-    assert [[(c, m.body) for c, m in found] for found in results] == \
-        [[("consumer", "hello")]] * len(ids)
+    assert [sorted((c, m.body) for c, m in found) for found in results] == \
+        [[("consumer", topic) for topic in sorted(topics)]] * len(ids)
     assert again == []
     assert manager.asyncCollector() is None  # stopped
+
+
+def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_claim(
+        processes):
+    """... and the states they check at their next wake-up are read meanwhile."""
+    collect_on_a_loop(processes(), processes(), ("news",))
 
 
 def test_a_disconnect_through_one_process_wakes_the_waiters_of_another(processes):
@@ -435,6 +445,32 @@ def test_wake_ups_and_polls_through_a_redis_cluster(redis_cluster, mc_prefix):
         b.disconnect(b.getConnection(connections[0].id))
         assert sorted(b.subscription_manager.iterSubscribers("news")) == sorted(
             c.id for c in connections[1:])
+    finally:
+        for channel_set in made:
+            channel_set.stop()
+            channel_set.subscription_manager.reset()
+            channel_set.connection_manager.reset()
+
+
+def test_on_an_event_loop_through_a_redis_cluster(redis_cluster, mc_prefix):
+    """The loop's collections on ``redis.asyncio``'s Cluster client: a claim per topic
+    (each topic's keys in their own slot), the states in a pipeline across slots."""
+    import redis.asyncio.cluster
+    from redis.cluster import RedisCluster
+
+    made = []
+    for _ in range(2):
+        client = RedisCluster.from_url(redis_cluster.url, socket_timeout=1.0)
+        async_client = redis.asyncio.cluster.RedisCluster.from_url(redis_cluster.url,
+                                                                   socket_timeout=1.0)
+        channel_set = ChannelSet(
+            connection_manager=RedisConnectionManager(client=client, key_prefix=mc_prefix),
+            subscription_manager=RedisSubscriptionManager(
+                client=client, async_client=async_client, key_prefix=mc_prefix))
+        channel_set.mapChannel(WsgiChannel("amf"))
+        made.append(channel_set)
+    try:
+        collect_on_a_loop(*made, ("news", "sport", "weather"), count=6)
     finally:
         for channel_set in made:
             channel_set.stop()
