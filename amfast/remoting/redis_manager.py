@@ -162,16 +162,20 @@ class LocalView:
 
     # -- the topics of a connection --------------------------------------------------
 
-    def topics(self, connection_id: str) -> set | None:
+    def topics(self, connection_id: str, max_age: float) -> set | None:
+        """The connection's topics, if they were read from Redis at most ``max_age``
+        seconds ago (reading them renews their expiry there)."""
         found = self._topics.get(connection_id)
-        return None if found is None or not self.listening else set(found)
+        if found is None or not self.listening or time.monotonic() - found[0] > max_age:
+            return None
+        return set(found[1])
 
     def remember_topics(self, mark: int | None, connection_id: str, topics: set) -> None:
         with self._lock:
             if mark is not None and mark == self._version:
                 if len(self._topics) >= MAX_REMEMBERED:
                     self._topics.clear()
-                self._topics[connection_id] = set(topics)
+                self._topics[connection_id] = (time.monotonic(), set(topics))
 
     def published(self, topic: str, connection_ids: list) -> None:
         """Messages were published to ``topic`` for these subscribers: they subscribe to it
@@ -179,7 +183,7 @@ class LocalView:
         with self._lock:
             targets = self._topics.values() if connection_ids == [WAKE_ALL] else \
                 filter(None, map(self._topics.get, connection_ids))
-            for topics in targets:
+            for _, topics in targets:
                 topics.add(topic)
 
     def forget_topic(self, connection_id: str, topic: str | None = None) -> None:
@@ -189,12 +193,12 @@ class LocalView:
             if topic is None:
                 self._topics.pop(connection_id, None)
             elif connection_id in self._topics:
-                self._topics[connection_id].discard(topic)
+                self._topics[connection_id][1].discard(topic)
 
     def joined_topic(self, connection_id: str, topic: str) -> None:
         with self._lock:
             if connection_id in self._topics:
-                self._topics[connection_id].add(topic)
+                self._topics[connection_id][1].add(topic)
 
 
 def _advance(steps: ScriptSteps, value: Any) -> tuple:

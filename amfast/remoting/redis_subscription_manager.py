@@ -457,8 +457,10 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         return [t.decode("utf-8", "surrogatepass") for t in found]
 
     def _remembered_topics(self, connection_id: str) -> ScriptSteps:
-        """The connection's topics, as this process remembers them or from Redis."""
-        topics = self.view.topics(connection_id)
+        """The connection's topics, as this process remembers them or from Redis (read
+        again, which renews their expiry, every quarter of ``subscription_ttl``: the
+        processes that do not remember them find them there)."""
+        topics = self.view.topics(connection_id, self.subscription_ttl / 4000)
         if topics is None:
             mark = self.view.mark()
             topics = set((yield from self._topics_steps(connection_id)))

@@ -164,6 +164,29 @@ def test_a_subscriber_that_comes_back_within_the_ttl_gets_what_it_missed_once_in
     assert a.subscription_manager.pollConnection(connection) == []
 
 
+def test_a_connection_served_by_one_listening_process_keeps_its_topics_for_the_others(
+        processes, redis_server):
+    """A listening process remembers a connection's topics; it still renews their expiry
+    in Redis, so another process that serves the connection later finds them."""
+    a = processes(subscription_ttl=600)
+    # A client of its own: b remembers nothing of what a does (another process).
+    b = processes(client=redis.Redis.from_url(redis_server.url), subscription_ttl=600)
+    a.start()
+    assert wait_until(lambda: listening(a))
+    connection = a.getChannel("amf").connect()
+    a.subscription_manager.subscribe(connection.id, "C1", "chat")
+    deadline = time.monotonic() + 1.5  # well past the subscriptions' lifetime
+    sent = 0
+    while time.monotonic() < deadline:
+        a.publishMessage(message(sent))
+        assert [m.body for m in a.subscription_manager.pollConnection(connection)] == [sent]
+        sent += 1
+        time.sleep(0.05)
+    b.publishMessage(message("through b"))
+    back = b.getConnection(connection.id)
+    assert [m.body for m in b.subscription_manager.pollConnection(back)] == ["through b"]
+
+
 def test_a_topic_name_of_any_length_or_content(processes):
     channel_set = processes()
     sm = channel_set.subscription_manager
