@@ -27,6 +27,7 @@ which comes before any message the subscription may receive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 from typing import Any, Awaitable, Callable, Iterator
@@ -316,9 +317,7 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         #: The scripts that collecting runs, by the names its steps give (``drive``).
         self._scripts = {"claim": self.script(CLAIM), "topics": self.script(TOPICS)}
         self._collects = Batches(self._collect_batch, list)
-        #: Their ``redis.asyncio`` forms, while the listener runs on an event loop.
-        self._async_redis: Any = None
-        self._async_scripts: dict = {}
+        #: Collections on the event loop the listener runs on (``startAsync``).
         self._async_collects: LoopBatches | None = None
         self._parsed: dict = {}
 
@@ -360,19 +359,21 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
                                       self.socket_timeout, close)
         self.listener.start()
         if hasattr(client, "register_script"):
-            self._async_redis = client
-            self._async_scripts = {name: client.register_script(script.script)
-                                   for name, script in self._scripts.items()}
-            self._async_collects = LoopBatches(self._collect_batch_async, list)
+            scripts = {name: client.register_script(script.script)
+                       for name, script in self._scripts.items()}
+            # Batches still running when the manager stops finish on what they began with.
+            self._async_collects = LoopBatches(
+                functools.partial(self._collect_batch_async, client, scripts), list)
 
     def stop(self) -> None:
         listener, self.listener = self.listener, None
+        self._async_collects = None
         if listener is not None:
             listener.stop_soon()
 
     async def stopAsync(self) -> None:
         listener, self.listener = self.listener, None
-        self._async_collects, self._async_scripts, self._async_redis = None, {}, None
+        self._async_collects = None
         if isinstance(listener, AsyncListener):
             await listener.stop()
         elif listener is not None:
@@ -518,15 +519,15 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
     def _collect_batch(self, connection_ids: list) -> dict:
         return self.drive(self._collect_steps(connection_ids), self._scripts)
 
-    async def _collect_batch_async(self, connection_ids: list) -> dict:
-        """With the states of the connections, which their streams check at each wake-up,
-        read again meanwhile."""
+    async def _collect_batch_async(self, client: Any, scripts: dict, connection_ids: list
+                                   ) -> dict:
+        """On ``client`` (``redis.asyncio``) with its ``scripts``; the states of the
+        connections, which their streams check at each wake-up, are read meanwhile."""
         # A failed refresh loses nothing (the streams read the states themselves); the
         # messages claimed are returned whatever it did.
         found, _ = await asyncio.gather(
-            self.drive_async(self._collect_steps(connection_ids), self._async_scripts),
-            self.refresh_states_async(self._async_redis, connection_ids),
-            return_exceptions=True)
+            self.drive_async(self._collect_steps(connection_ids), scripts),
+            self.refresh_states_async(client, connection_ids), return_exceptions=True)
         if isinstance(found, BaseException):
             raise found
         return found
