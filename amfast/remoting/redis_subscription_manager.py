@@ -32,6 +32,7 @@ import json
 import threading
 from typing import Any, Awaitable, Callable, Iterator
 
+from amfast.remoting.errors import StoreUnavailableError
 from amfast.remoting.redis_listener import AsyncListener, ThreadListener
 from amfast.remoting.redis_manager import (MESSAGES, WAKE_ALL, WAKE_IDS_MAX, RedisManager,
                                            ScriptSteps, dumps, loads, origin_of)
@@ -355,15 +356,28 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
             return
         SubscriptionManager.start(self, notifier)
         self.origin = origin_of(notifier)
-        self.listener = AsyncListener(client, self.wake_channel, self.view, notifier,
-                                      self.socket_timeout, close)
-        self.listener.start()
+        collects = before_wake = None
         if hasattr(client, "register_script"):
             scripts = {name: client.register_script(script.script)
                        for name, script in self._scripts.items()}
             # Batches still running when the manager stops finish on what they began with.
-            self._async_collects = LoopBatches(
+            collects = LoopBatches(
                 functools.partial(self._collect_batch_async, client, scripts), list)
+            before_wake = functools.partial(self._refresh_waiting, client)
+        self._async_collects = collects
+        self.listener = AsyncListener(client, self.wake_channel, self.view, notifier,
+                                      self.socket_timeout, close, before_wake)
+        self.listener.start()
+
+    async def _refresh_waiting(self, client: Any, connection_ids: list) -> None:
+        """Before a wake-up reaches the streams of this process: the states they check
+        first that are missing or getting old, read in one round trip (else each stream
+        would read its own, one after the other on the loop, when messages are rare)."""
+        try:
+            await self.refresh_states_async(
+                client, [i for i in connection_ids if self.notifier.listened(i)])
+        except StoreUnavailableError:
+            pass  # the streams read their states themselves, and fail properly
 
     def stop(self) -> None:
         listener, self.listener = self.listener, None

@@ -26,7 +26,7 @@ from amfast.remoting.channel import ChannelSet  # noqa: E402
 from amfast.remoting.client import RemotingService  # noqa: E402
 from amfast.remoting.errors import ChannelError, StoreUnavailableError  # noqa: E402
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
-from amfast.remoting.notifier import CallbackWaiter, ThreadWaiter  # noqa: E402
+from amfast.remoting.notifier import AsyncWaiter, CallbackWaiter, ThreadWaiter  # noqa: E402
 from amfast.remoting.redis_connection_manager import (CLEAN_MARGIN_MS,  # noqa: E402
                                                       RedisConnectionManager)
 from amfast.remoting.redis_listener import AsyncListener, ThreadListener  # noqa: E402
@@ -227,6 +227,17 @@ def test_a_publish_through_one_process_wakes_a_waiter_of_another_at_once(process
     assert a.subscription_manager.listener is None and a.subscription_manager.recheck
 
 
+async def start_on_this_loop(channel_set: ChannelSet) -> None:
+    """Its subscription manager started on the running loop (an ASGI lifespan), once the
+    listener is subscribed."""
+    await channel_set.subscription_manager.startAsync(channel_set.notifier)
+    for _ in range(500):
+        if listening(channel_set):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the listener did not subscribe")
+
+
 def collect_on_a_loop(publisher: ChannelSet, subscriber: ChannelSet, topics: tuple,
                       count: int = 20) -> None:
     """``count`` connections of ``subscriber`` subscribe to ``topics``; with its manager
@@ -241,13 +252,8 @@ def collect_on_a_loop(publisher: ChannelSet, subscriber: ChannelSet, topics: tup
     batches: list = []
 
     async def scenario() -> list:
-        await manager.startAsync(subscriber.notifier)
+        await start_on_this_loop(subscriber)
         try:
-            for _ in range(500):
-                if listening(subscriber):
-                    break
-                await asyncio.sleep(0.01)
-            assert listening(subscriber)
             manager.view.state_changed(["*"])  # nothing remembered yet
             collector = manager.asyncCollector()
             assert collector is not None
@@ -473,6 +479,34 @@ def test_wake_ups_and_polls_through_a_redis_cluster(redis_cluster, mc_prefix):
             channel_set.stop()
             channel_set.subscription_manager.reset()
             channel_set.connection_manager.reset()
+
+
+def test_on_an_event_loop_a_wake_up_reads_the_states_of_the_waiting_connections_first(
+        processes, redis_server):
+    """The streams it wakes check their states at once: they find them remembered."""
+    subscriber = processes()
+    publisher = processes(client=redis.Redis.from_url(redis_server.url))  # another process
+    manager = subscriber.subscription_manager
+    waiting, idle = (subscriber.getChannel("amf").connect() for _ in range(2))
+    for connection in (waiting, idle):
+        manager.subscribe(connection.id, "consumer", "news")
+
+    async def scenario() -> tuple:
+        await start_on_this_loop(subscriber)
+        try:
+            waiter = AsyncWaiter()
+            with subscriber.notifier.listening([waiting.id], waiter):
+                manager.view.state_changed(["*"])  # nothing remembered
+                publisher.publishMessage(message("hello", "news"))
+                await waiter.wait(TIMEOUT)
+                return manager.view.state(waiting.id), manager.view.state(idle.id)
+        finally:
+            await manager.stopAsync()
+
+    woken, not_waiting = asyncio.run(scenario())
+    assert woken == {"connected": True, "authenticated": False, "flex_user": None,
+                     "small_messages": False}
+    assert not_waiting is None  # nobody waits for it here: not read
 
 
 def test_on_an_event_loop_through_a_redis_cluster(redis_cluster, mc_prefix):
