@@ -18,11 +18,12 @@ Redis every ``poll_interval`` as with memcache.
 
 Polls made at once in one process (a publish woke a hundred streams) are collected
 together: one script per topic moves the cursors of all their connections and
-returns the messages once (``Batches`` in threads; ``LoopBatches`` on the event loop
-of ``startAsync``, over its ``redis.asyncio`` client).  While the listener is subscribed, a connection's topics
-are remembered (``redis_manager.LocalView``): a subscription made through another
-process is learned from the first wake-up of its topic that names the connection,
-which comes before any message the subscription may receive.
+returns the messages once (``Batches`` in threads; ``LoopBatches`` on the event
+loop of ``startAsync``, over its ``redis.asyncio`` client).  While the listener is
+subscribed, a connection's topics are remembered (``redis_manager.LocalView``): a
+subscription made through another process is learned from the first wake-up of
+its topic that names the connection, which comes before any message the
+subscription may receive.
 """
 from __future__ import annotations
 
@@ -295,9 +296,9 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
     argument but AmFast's first two by name.
 
     ``async_client``: a ``redis.asyncio`` client for the listener and the streams'
-    collections under an ASGI lifespan, when ``client`` is given (with ``url``, one is made from it; without either, the
-    listener runs in a thread).  ``subscription_ttl`` (ms): how long a subscription lives
-    after its connection last polled.
+    collections under an ASGI lifespan, when ``client`` is given (with ``url``, one is
+    made from it; without either, the listener runs in a thread).  ``subscription_ttl``
+    (ms): how long a subscription lives after its connection last polled.
     """
 
     def __init__(self, secure: bool = False, ttl: int = 30000, *, url: str | None = None,
