@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import random
 import statistics
 import sys
-import time
 from typing import Any, Callable
 
+from harness import interleaved_times, py3amf_amf3
 from sqlalchemy import ForeignKey, String, create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
@@ -132,16 +131,7 @@ def py3amf_encoder() -> tuple[str, Callable[[Any], bytes]]:
     pyamf.register_class(Order, ORDER_ALIAS)
     if not isinstance(pyamf.get_class_alias(Customer), adapter.SaMappedClassAlias):
         raise SystemExit("py3amf's SQLAlchemy adapter did not take the mapped classes")
-    try:
-        import cpyamf.amf3  # noqa: F401
-        label = "py3amf+cpyamf (SQLAlchemy adapter)"
-    except ImportError:
-        label = "py3amf pure (SQLAlchemy adapter)"
-
-    def encode(value: Any) -> bytes:
-        return pyamf.encode(value, encoding=pyamf.AMF3).getvalue()
-
-    return label, encode
+    return py3amf_amf3("SQLAlchemy adapter")
 
 
 def check(label: str, raw: bytes, rows: list[Customer]) -> None:
@@ -154,26 +144,6 @@ def check(label: str, raw: bytes, rows: list[Customer]) -> None:
     if got != [row.name for row in rows] or orders != ROWS * ORDERS_PER_ROW:
         raise SystemExit(f"{label}: the encoding does not hold the rows ({len(got)} rows, "
                          f"{orders} orders)")
-
-
-def interleaved_ms(encoders: dict[str, Callable[[Any], Any]], args: dict[str, Any],
-                   max_runs: int, budget_s: float) -> tuple[dict[str, float], int]:
-    """Median wall time of each encoder on its ``args`` in ms.  Every round runs each
-    encoder once, so that the load of a shared machine weighs on all of them alike."""
-    warm_up = 0.0
-    for label, encode in encoders.items():
-        start = time.perf_counter()
-        encode(args[label])
-        warm_up += time.perf_counter() - start
-    runs = max(3, min(max_runs, int(budget_s / warm_up)))
-    times: dict[str, list[float]] = {label: [] for label in encoders}
-    for _ in range(runs):
-        for label, encode in encoders.items():
-            gc.collect()
-            start = time.perf_counter()
-            encode(args[label])
-            times[label].append(time.perf_counter() - start)
-    return {label: statistics.median(t) * 1000 for label, t in times.items()}, runs
 
 
 def main() -> None:
@@ -199,8 +169,9 @@ def main() -> None:
         sql[label] = len(statements) - before
         check(label, raw, rows)
         sizes[label] = len(raw)
-    timings, runs = interleaved_ms(encoders, {label: rows for label, (_, rows) in
-                                              sessions.items()}, max_runs, budget_s)
+    times, runs = interleaved_times(encoders, {label: rows for label, (_, rows) in
+                                               sessions.items()}, max_runs, budget_s)
+    timings = {label: statistics.median(t) * 1000 for label, t in times.items()}
     for session, _ in sessions.values():
         session.close()
 

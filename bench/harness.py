@@ -6,6 +6,7 @@ Everything talks to 127.0.0.1 only.  The figures come from Linux's /proc (0 else
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,6 +200,51 @@ def flex_packet(message) -> bytes:
 def flex_reply(raw: bytes):
     """The Flex message a reply packet carries."""
     return DECODER.decode_packet(raw).messages[0].body
+
+
+# ============================================================================= py3amf
+
+
+def py3amf_amf3(what: str) -> tuple[str, Callable[[Any], bytes]]:
+    """py3amf's AMF3 encoding of one value, and its label (``what``: the adapter in use):
+    with its Cython extension when ``bench/.py3amf-cython`` is on the path."""
+    import pyamf
+
+    try:
+        import cpyamf.amf3  # noqa: F401
+        label = f"py3amf+cpyamf ({what})"
+    except ImportError:
+        label = f"py3amf pure ({what})"
+
+    def encode(value: Any) -> bytes:
+        return pyamf.encode(value, encoding=pyamf.AMF3).getvalue()
+
+    return label, encode
+
+
+# ============================================================================= timing
+
+
+def interleaved_times(encoders: dict, args: dict, max_runs: int, budget_s: float
+                      ) -> tuple[dict, int]:
+    """Wall times (s) of each of ``encoders`` (label -> function) on its ``args[label]``,
+    after a warm-up; as many rounds as ``budget_s`` allows (3 to ``max_runs``).  Every
+    round runs each function once, so that the load of a shared machine weighs on all of
+    them alike.  Returns ``({label: [seconds, ...]}, rounds)``."""
+    warm_up = 0.0
+    for label, encode in encoders.items():
+        start = time.perf_counter()
+        encode(args[label])
+        warm_up += time.perf_counter() - start
+    runs = max(3, min(max_runs, int(budget_s / max(warm_up, 1e-9))))
+    times: dict = {label: [] for label in encoders}
+    for _ in range(runs):
+        for label, encode in encoders.items():
+            gc.collect()
+            start = time.perf_counter()
+            encode(args[label])
+            times[label].append(time.perf_counter() - start)
+    return times, runs
 
 
 # ============================================================================= tables

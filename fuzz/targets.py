@@ -561,47 +561,12 @@ def server(data: bytes) -> None:
 # ----------------------------------------------------------------------------- known bugs
 
 
-def _stale_ecma_dict(data: bytes, exc: BaseException) -> bool:
-    """An AMF0 ECMA array referenced from inside itself: amfast returns a list, but the
-    references read while it was being read are the dict it was read into
-    (tests/test_fuzz_regressions.py)."""
-    if not data or data[0] & 1 or not isinstance(exc, Disagreement):
-        return False
-    try:
-        value = DECODER.decode(data[1:], False)
-    except Exception:  # noqa: BLE001
-        return False
-    seen: set = set()
-    stack = [value]
-    lists, dicts = {}, []
-    while stack and len(seen) < WALK_BUDGET:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, list):
-            if item:
-                lists[tuple(map(id, item))] = item
-            stack.extend(item)
-        elif isinstance(item, dict):
-            dicts.append(item)
-            stack.extend(item.values())
-        elif hasattr(item, "__dict__"):
-            stack.extend(vars(item).values())
-    return any(
-        item and set(item) == {str(i) for i in range(len(item))}
-        and tuple(id(item[str(i)]) for i in range(len(item))) in lists
-        for item in dicts)
-
-
 #: Failures already reported as amfast bugs, each with an xfail(strict=True) test in
 #: tests/test_fuzz_regressions.py: (target, short name, predicate(data, exception)).
 #: ``TARGETS`` let them pass so that fuzzing goes on finding new bugs; ``STRICT_TARGETS``
 #: do not, nor does any target when AMFAST_FUZZ_STRICT=1.  Remove an entry once its bug
 #: is fixed.
-KNOWN_BUGS: list[tuple[str, str, Callable[[bytes, BaseException], bool]]] = [
-    ("differential", "amf0-ecma-array-referenced-from-inside", _stale_ecma_dict),
-]
+KNOWN_BUGS: list[tuple[str, str, Callable[[bytes, BaseException], bool]]] = []
 
 
 def _tolerating_known(name: str, target: Callable[[bytes], None]) -> Callable[[bytes], None]:

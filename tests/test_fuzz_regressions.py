@@ -45,12 +45,6 @@ def amf3_alias(alias: str) -> bytes:
 
 
 
-ECMA_NESTED_REF_BUG = pytest.mark.xfail(strict=True, reason=(
-    "amfast bug: an AMF0 ECMA array with keys 0..n-1 referenced from inside one of its "
-    "items (an object or array in it) decodes to a list, but that inner reference is the "
-    "dict the array was first read into, not the list (amf0_ecma_array mends only direct "
-    "self-references)"))
-
 # ECMA arrays {"0": {"x": <the array>}} and {"0": [<the array>]}.
 ECMA_IN_OBJECT = h("08 00000001 0001 30 03 0001 78 07 0000 0000 09 0000 09")
 ECMA_IN_ARRAY = h("08 00000001 0001 30 0A 00000001 07 0000 0000 09")
@@ -92,10 +86,8 @@ CASES = [
     # AMF0 ECMA array {"0": <itself>}: found by the differential target.
     ("differential", h("00 08 00000001 0001 30 07 0000 0000 09"), "amf0-ecma-self-reference",
      None),
-    ("differential", b"\x00" + ECMA_IN_OBJECT, "amf0-ecma-referenced-from-an-object",
-     ECMA_NESTED_REF_BUG),
-    ("differential", b"\x00" + ECMA_IN_ARRAY, "amf0-ecma-referenced-from-an-array",
-     ECMA_NESTED_REF_BUG),
+    ("differential", b"\x00" + ECMA_IN_OBJECT, "amf0-ecma-referenced-from-an-object", None),
+    ("differential", b"\x00" + ECMA_IN_ARRAY, "amf0-ecma-referenced-from-an-array", None),
     # Passing cases that pinned down the harness itself.
     # A DSC whose messageId is an explicit null: encoding is stable from the second round.
     ("amf3", h("0a07074453431f000000000000002a00010405"), "amf3-dsc-null-message-id", None),
@@ -121,7 +113,7 @@ def test_fuzzing_runs_let_known_bugs_through(target, raw):
 
 
 def test_known_bugs_name_their_targets():
-    assert {name for _, name, _ in KNOWN_BUGS} == {"amf0-ecma-array-referenced-from-inside"}
+    assert {name for _, name, _ in KNOWN_BUGS} == set()
     for target, _, predicate in KNOWN_BUGS:
         assert target in STRICT_TARGETS or target == "*"
         assert callable(predicate)
@@ -152,7 +144,6 @@ def test_ecma_array_referencing_itself_is_one_list():
     assert value[0] is value
 
 
-@ECMA_NESTED_REF_BUG
 def test_ecma_array_referenced_from_its_items_is_one_list():
     in_object = Decoder().decode(ECMA_IN_OBJECT)
     in_array = Decoder().decode(ECMA_IN_ARRAY)

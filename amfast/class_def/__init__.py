@@ -37,6 +37,10 @@ class ClassDef:
     """
 
     CLASS_DEF = True
+    #: None, or a function of an instance giving a hashable key (or None): instances with
+    #: the same key stand for one thing (an ORM row), written once in a message and then
+    #: as references to it, so the other side gets one object.
+    referenceKey: Callable[[Any], Any] | None = None
 
     def __init__(self, class_: type, alias: str | None = None, static_attrs=None,
                  amf3: bool | None = None, encode_types: Mapping[str, Callable] | None = None,
@@ -119,6 +123,22 @@ class ExternClassDef(ClassDef):
         raise ClassDefError(f"{self!r} must implement readExternal")
 
 
+class SequenceClassDef(ClassDef):
+    """A class whose instances travel as a list: an Array (an ArrayCollection when the
+    encoder uses collections) of ``toList(obj)``.  Only for encoding: its alias is never
+    sent, so ``mapClass`` does not map it for decoding."""
+
+    SEQUENCE_CLASS_DEF = True
+
+    def __init__(self, class_: type, to_list: Callable[[Any], list] | None = None):
+        ClassDef.__init__(self, class_)
+        self._to_list = list if to_list is None else to_list
+
+    def toList(self, obj: Any) -> list:
+        """The items to send for ``obj`` (default: ``list(obj)``)."""
+        return self._to_list(obj)
+
+
 class _ProxyClassDef(ExternClassDef):
     """Flex ArrayCollection/ObjectProxy: unwrapped to the inner value by the codec."""
 
@@ -140,6 +160,17 @@ def get_dynamic_attr_vals(obj: Any, ignore_attrs=None, include_private: bool = F
     ignore = set(ignore_attrs or ())
     return {name: val for name, val in attrs.items()
             if name not in ignore and (include_private or not name.startswith("_"))}
+
+
+def alias_function(aliases: Mapping[type, str] | Callable[[type], str | None] | None
+                   ) -> Callable[[type], str | None]:
+    """A class's alias as the helpers that map many classes take it: a mapping (classes it
+    lacks keep the default alias), a function of the class, or None (every default)."""
+    if aliases is None:
+        return lambda class_: None
+    if callable(aliases) and not isinstance(aliases, Mapping):
+        return aliases
+    return dict(aliases).get
 
 
 def assign_attrs(class_: type, alias: str | None = None, static_attrs=None,
@@ -207,7 +238,8 @@ class ClassDefMapper:
             raise ClassDefError(f"not a ClassDef: {class_def!r}")
         with self._lock:
             self._by_class[class_def.class_] = class_def
-            self._by_alias[class_def.alias] = class_def
+            if not isinstance(class_def, SequenceClassDef):
+                self._by_alias[class_def.alias] = class_def
             self._class_cache = {}
 
     def unmapClass(self, class_: type) -> None:

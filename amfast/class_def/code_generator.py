@@ -13,7 +13,7 @@ import os
 import re
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from amfast.class_def import ClassDef, ClassDefError, ClassDefMapper
+from amfast.class_def import ClassDef, ClassDefError, ClassDefMapper, SequenceClassDef
 from amfast.class_def import wire_types as wt
 from amfast.class_def.wire_types import WireType
 
@@ -42,7 +42,8 @@ def generated_class_defs(class_mapper: ClassDefMapper) -> Iterator[ClassDef]:
     """The ClassDefs a mapper decodes by, without amfast's built-in ones, one per alias."""
     seen = set()
     for class_def in class_mapper:
-        if class_def._built_in or class_def.alias in seen:
+        if class_def._built_in or class_def.alias in seen or \
+                isinstance(class_def, SequenceClassDef):  # sent as a list, no class
             continue
         seen.add(class_def.alias)
         # Of several classes sharing an alias, the client mirrors the one decoding gives.

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapper, registry
 from sqlalchemy.orm.attributes import instance_dict, instance_state, set_committed_value
 from sqlalchemy.orm.exc import DetachedInstanceError
 
-from amfast.class_def import ClassDef, ClassDefError, ClassDefMapper
+from amfast.class_def import ClassDef, ClassDefError, ClassDefMapper, alias_function
 from amfast.class_def.as_types import AsNoProxy
 from amfast.ext.decoder import ClassMappingError
 
@@ -190,12 +190,7 @@ def map_classes(class_def_mapper: ClassDefMapper, base_or_registry: Any,
     """
     mappers = sorted(_class_defs_source(base_or_registry).mappers,
                      key=lambda m: (m.class_.__module__, m.class_.__qualname__))
-    if aliases is None:
-        alias_of: Callable[[type], str | None] = lambda cls: None
-    elif callable(aliases) and not isinstance(aliases, Mapping):
-        alias_of = aliases
-    else:
-        alias_of = dict(aliases).get
+    alias_of = alias_function(aliases)
     extras = dict(static_attrs or {})
     class_defs = []
     for mapper in mappers:

@@ -18,7 +18,7 @@ import types
 import typing
 from typing import Any, Callable, Iterable
 
-from amfast.class_def import ClassDef, ClassDefMapper
+from amfast.class_def import ClassDef, ClassDefMapper, SequenceClassDef
 from amfast.class_def.as_types import AsByteArray, AsDictionary, AsVector
 
 STRING = "string"
@@ -96,6 +96,8 @@ def _resolve_class(base: type, args: tuple, class_mapper: ClassDefMapper | None)
         return WireType(XML)
     if class_mapper is not None:
         class_def = class_mapper.getClassDefByClass(base)
+        if isinstance(class_def, SequenceClassDef):
+            return WireType(ARRAY, ANY_TYPE)
         if class_def is not None and not class_def._built_in:
             return WireType(CLASS, class_def=class_def)
     if issubclass(base, _MAPPINGS):

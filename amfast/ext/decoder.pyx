@@ -7,6 +7,8 @@ bounded by an explicit counter, never by the C stack.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
 from cpython.datetime cimport import_datetime, datetime_new
 from libc.math cimport isfinite, llround, floor
 
@@ -24,6 +26,7 @@ import_datetime()
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
+    Py_ssize_t Py_REFCNT(object o)
 
 cdef object UTC = _datetime.timezone.utc
 cdef object _DEFAULT_GET_INSTANCE = ClassDef.getInstance
@@ -159,6 +162,12 @@ cdef class DecoderContext:
     cdef list obj_refs
     cdef list str_refs
     cdef list trait_refs
+    cdef int ecma_open          # ECMA arrays being read (see amf0_ecma_array)
+    # Offsets of the dense ECMA arrays that a second read fills straight into their lists.
+    cdef set ecma_lists
+    cdef int ecma_reread        # 0: none due, 1: due when the outermost closes, 2: under way
+    # Where the outermost open ECMA array starts: what a second read rewinds to.
+    cdef Py_ssize_t ecma_start, ecma_slot, ecma_objs, ecma_strs, ecma_traits, ecma_nodes
 
     def __init__(self, buffer, class_def_mapper=None, bint amf3=False,
                  bint aware_datetimes=False, str xml_type="minidom", **limits):
@@ -189,6 +198,9 @@ cdef class DecoderContext:
         self.max_nodes = limits["max_nodes"]
         self.nodes = 0
         self.depth = 0
+        self.ecma_open = 0
+        self.ecma_lists = set()
+        self.ecma_reread = 0
         self.reset_refs()
 
     cdef void reset_refs(self):
@@ -430,21 +442,85 @@ cdef class DecoderContext:
         return items
 
     cdef object amf0_ecma_array(self):
-        cdef dict obj = {}
+        """An ECMA array: a list when its keys are exactly "0".."n-1", else a dict.
+
+        Which one is known only at its end, so it is read into a dict.  When it
+        turns out a list and it was referenced from inside (items then hold the
+        dict), the outermost ECMA array around it is read once more, with such
+        arrays filled straight into their lists (``ecma_lists``).  No value is
+        read more than twice.
+        """
+        cdef Py_ssize_t start = self.pos
         cdef Py_ssize_t slot = len(self.refs0)
+        cdef dict obj = {}
+        cdef list items
         self.u32()  # the count is only a hint
+        if self.ecma_lists and start in self.ecma_lists:
+            return self.amf0_ecma_into(slot, start)
+        if not self.ecma_open and self.ecma_reread != 2:
+            # The outermost ECMA array: a second read would start here.  One left due
+            # by an error is dropped with the value that raised.
+            self.ecma_reread = 0
+            self.ecma_start = start
+            self.ecma_slot = slot
+            self.ecma_objs = len(self.obj_refs)
+            self.ecma_strs = len(self.str_refs)
+            self.ecma_traits = len(self.trait_refs)
+            self.ecma_nodes = self.nodes
         self.enter()
         self.refs0.append(obj)
-        self.amf0_pairs_into(obj)
+        self.ecma_open += 1
+        try:
+            self.amf0_pairs_into(obj)
+        finally:
+            self.ecma_open -= 1
         self.depth -= 1
         # Ruffle sends every dense Array this way, keys "0".."n-1".
-        if all(str(i) in obj for i in range(len(obj))):
-            items = []
-            # An item that referred to the array while it was read is the array itself.
-            items.extend([items if obj[str(i)] is obj else obj[str(i)] for i in range(len(obj))])
+        items = dense_items(obj)
+        if items is None:
+            value = obj
+        else:
+            # Only this frame and refs0 hold the dict, unless a reference read inside the
+            # array gave it to a value there: no bookkeeping on the way for this rare case.
+            if Py_REFCNT(obj) > 2:
+                self.ecma_lists.add(start)
+                if self.ecma_reread == 0:
+                    self.ecma_reread = 1
             self.refs0[slot] = items
-            return items
-        return obj
+            value = items
+        if self.ecma_reread == 1 and not self.ecma_open:
+            return self.amf0_ecma_reread()
+        return value
+
+    cdef list amf0_ecma_into(self, Py_ssize_t slot, Py_ssize_t start):
+        """A dense ECMA array read again, into the list its slot holds from the start."""
+        cdef dict obj = {}
+        cdef list items = []
+        self.enter()
+        self.refs0.append(items)
+        self.amf0_pairs_into(obj)
+        self.depth -= 1
+        dense = dense_items(obj)
+        if dense is None:
+            # Only a readExternal that reads differently the second time gets here.
+            raise MalformedDataError("ECMA array read differently the second time", start)
+        items.extend(dense)
+        return items
+
+    cdef object amf0_ecma_reread(self):
+        """Read the outermost ECMA array again, from the state it started in."""
+        self.pos = self.ecma_start
+        del self.refs0[self.ecma_slot:]
+        del self.obj_refs[self.ecma_objs:]
+        del self.str_refs[self.ecma_strs:]
+        del self.trait_refs[self.ecma_traits:]
+        self.nodes = self.ecma_nodes
+        self.ecma_reread = 2
+        try:
+            return self.amf0_ecma_array()
+        finally:
+            self.ecma_reread = 0
+            self.ecma_lists.clear()
 
     cdef object amf0_typed_object(self):
         cdef str alias = self.amf0_utf8()
@@ -789,6 +865,20 @@ cdef class DecoderContext:
                 body = self.decode0()
             messages.append((target, response, body))
         return version, headers, messages
+
+
+cpdef list dense_items(dict obj):
+    """``obj``'s values in key order if its keys are exactly "0".."n-1", else None: an
+    ECMA array's list (also for the py3amf endpoint's decoder)."""
+    cdef list items = []
+    cdef Py_ssize_t i
+    cdef PyObject* value
+    for i in range(len(obj)):
+        value = PyDict_GetItem(obj, str(i))
+        if value is NULL:
+            return None
+        items.append(<object>value)
+    return items
 
 
 cdef int apply_vals(object class_def, object obj, dict vals) except -1:

@@ -22,7 +22,7 @@ import types as _types
 
 from amfast import AmFastError
 from amfast.class_def import (
-    ClassDef, ClassDefMapper, DynamicClassDef, ExternClassDef, _ProxyClassDef,
+    ClassDef, ClassDefMapper, DynamicClassDef, ExternClassDef, SequenceClassDef, _ProxyClassDef,
     get_dynamic_attr_vals, ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS)
 from amfast.class_def.as_types import (
     AsDictionary, AsNoProxy, AsProxy, AsVector, IdentityKey, TypedObject)
@@ -43,6 +43,7 @@ class EncodeError(AmFastError):
 _REFUSED_TYPES = (type, _types.ModuleType, _types.FunctionType, _types.BuiltinFunctionType,
                   _types.MethodType, _types.CodeType, _types.FrameType, _types.GeneratorType)
 _DEFAULT_GET_STATIC = ClassDef.getStaticAttrVals
+_UTC = _datetime.timezone.utc
 _DEFAULT_GET_DYNAMIC = DynamicClassDef.getDynamicAttrVals
 
 
@@ -55,6 +56,7 @@ cdef class _Trait:
     cdef bint external
     cdef bint fast_static        # getStaticAttrVals is ClassDef's: read attributes directly
     cdef object encode_types     # dict or None
+    cdef object reference_key    # the ClassDef's referenceKey, or None
     cdef Py_ssize_t ref          # trait table index in this context, -1 until written
 
 
@@ -69,9 +71,11 @@ cdef _Trait _make_trait(object class_def, str alias, tuple static_attrs, bint dy
     t.ref = -1
     t.fast_static = False
     t.encode_types = None
+    t.reference_key = None
     if class_def is not None:
         t.fast_static = type(class_def).getStaticAttrVals is _DEFAULT_GET_STATIC
         t.encode_types = class_def.encode_types
+        t.reference_key = class_def.referenceKey
     return t
 
 
@@ -300,12 +304,25 @@ cdef class EncoderContext:
             self.traits[class_def] = t
         return t
 
+    cdef object reference_key(self, _Trait t, object obj):
+        """The reference table's key for a mapped object: its identity, or the key its
+        ClassDef's ``referenceKey`` gives (objects with one key are written once)."""
+        if t.reference_key is not None:
+            key = t.reference_key(obj)
+            if key is not None:
+                return (t.class_def, key)
+        return id(obj)
+
     cdef list static_vals(self, _Trait t, object obj):
         cdef list vals
         if t.fast_static:
             vals = [getattr(obj, name, None) for name in t.static_attrs]
         else:
-            vals = list(t.class_def.getStaticAttrVals(obj))
+            vals = t.class_def.getStaticAttrVals(obj)
+            # A list of its own is used as it is (ORM ClassDefs build one per object);
+            # copied when converted below, in case the ClassDef keeps it.
+            if type(vals) is not list or t.encode_types:
+                vals = list(vals)
         if t.encode_types:
             for i, name in enumerate(t.static_attrs):
                 conv = t.encode_types.get(name)
@@ -355,9 +372,12 @@ cdef class EncoderContext:
 
     cdef bint amf0_ref(self, object value) except -1:
         """Write a reference if ``value`` was written before; else enter it in the table."""
+        return self.amf0_ref_as(value, id(value))
+
+    cdef bint amf0_ref_as(self, object value, object key) except -1:
+        """``amf0_ref`` with the table's key for ``value`` (``reference_key``)."""
         if not self.use_references:
             return False
-        key = id(value)
         idx = self.refs0.get(key)
         if idx is not None:
             self.put_byte(AMF0_REFERENCE)
@@ -408,6 +428,9 @@ cdef class EncoderContext:
     cdef int amf0_typed(self, str alias, object pairs, object value) except -1:
         if self.amf0_ref(value):
             return 0
+        return self.amf0_typed_inline(alias, pairs)
+
+    cdef int amf0_typed_inline(self, str alias, object pairs) except -1:
         self.enter()
         self.put_byte(AMF0_TYPED_OBJECT)
         self.amf0_utf8(alias)
@@ -441,13 +464,17 @@ cdef class EncoderContext:
         cdef _Trait trait
         class_def = self.class_def_of(value)
         if class_def is not None:
+            if isinstance(class_def, SequenceClassDef):
+                return self.encode0(list(class_def.toList(value)))
             if class_def.amf3 or isinstance(class_def, ExternClassDef):
                 return self.amf0_switch(value)
             trait = self.trait_of(class_def)
+            if self.amf0_ref_as(value, self.reference_key(trait, value)):
+                return 0
             pairs = list(zip(trait.static_attrs, self.static_vals(trait, value)))
             if trait.dynamic:
                 pairs.extend(self.dynamic_vals(trait, value).items())
-            return self.amf0_typed(trait.alias, pairs, value)
+            return self.amf0_typed_inline(trait.alias, pairs)
         if isinstance(value, TypedObject):
             return self.amf0_typed((<object>value).alias, value.items(), value)
         if isinstance(value, (AsVector, AsDictionary, bytes, bytearray, memoryview)):
@@ -524,10 +551,13 @@ cdef class EncoderContext:
 
     cdef bint amf3_ref(self, object value) except -1:
         """Write an object reference if ``value`` was written before; else enter it."""
+        return self.amf3_ref_as(value, id(value))
+
+    cdef bint amf3_ref_as(self, object value, object key) except -1:
+        """``amf3_ref`` with the table's key for ``value`` (``reference_key``)."""
         if not self.use_references:
             self.n_obj_refs += 1
             return False
-        key = id(value)
         idx = self.obj_refs.get(key)
         if idx is not None:
             self.put_u29((<Py_ssize_t>idx) << 1)
@@ -716,10 +746,10 @@ cdef class EncoderContext:
         if isinstance(class_def, _ProxyClassDef):
             return self.amf3_proxy(value, class_def.alias == ARRAY_COLLECTION_ALIAS)
         self.put_byte(AMF3_OBJECT)
-        if self.amf3_ref(value):
+        t = self.trait_of(class_def)
+        if self.amf3_ref_as(value, self.reference_key(t, value)):
             return 0
         self.enter()
-        t = self.trait_of(class_def)
         self.amf3_trait(t)
         if t.external:
             self.write_external(class_def, value)
@@ -796,6 +826,8 @@ cdef class EncoderContext:
             return self.encode3_plain((<object>value).source)
         class_def = self.class_def_of(value)
         if class_def is not None:
+            if isinstance(class_def, SequenceClassDef):
+                return self.encode3(list(class_def.toList(value)))
             return self.amf3_typed(value, class_def)
         if isinstance(value, TypedObject):
             return self.amf3_typed_object(value)
@@ -965,7 +997,9 @@ cdef double epoch_ms(object value) except? -1.0:
                + PyDateTime_DATE_GET_MINUTE(value) * 60000LL
                + PyDateTime_DATE_GET_SECOND(value) * 1000LL
                + PyDateTime_DATE_GET_MICROSECOND(value) // 1000)
-        if value.tzinfo is not None:
+        tz = value.tzinfo
+        # UTC itself needs no offset call (ORMs give aware datetimes in UTC).
+        if tz is not None and tz is not _UTC:
             offset = value.utcoffset()
             if offset is not None:
                 ms -= (PyDateTime_DELTA_GET_DAYS(offset) * MS_PER_DAY

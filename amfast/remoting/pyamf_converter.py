@@ -60,8 +60,8 @@ from typing import Any
 from amfast import AmFastError, date_from_epoch, epoch_from_date
 from amfast import decode as amf_decode
 from amfast.class_def import (ARRAY_COLLECTION_ALIAS, OBJECT_PROXY_ALIAS, ClassDef, ClassDefMapper,
-                              DynamicClassDef, ExternClassDef, _ProxyClassDef,
-                              get_dynamic_attr_vals)
+                              DynamicClassDef, ExternClassDef, SequenceClassDef,
+                              _ProxyClassDef, get_dynamic_attr_vals)
 from amfast.class_def.as_types import (AsByteArray, AsDictionary, AsNoProxy, AsProxy, AsVector,
                                        IdentityKey, TypedObject, dictionary_key)
 from amfast.context import DecoderContext, EncoderContext
@@ -70,6 +70,7 @@ from amfast.decoder import (DEFAULT_LIMITS, BadReferenceError, ClassMappingError
                             RefusedValueError, TruncatedDataError, UnknownMarkerError,
                             check_options)
 from amfast.encoder import EncodeError
+from amfast.ext.decoder import dense_items
 from amfast.ext.encoder import _REFUSED_TYPES
 from amfast.remoting.packet import Header, Message, Packet
 from amfast.xml_values import XmlMalformed, XmlRefused, is_xml, parse_xml, xml_to_string
@@ -592,19 +593,28 @@ class Amf3Decoder(_Reading, pyamf.amf3.Decoder):
             self.budget.size(n, "max_bytearray_bytes", "ByteArray"))))
 
     def readArray(self) -> Any:
-        start = self.stream.tell()
+        """A list, or a plain dict when there are named members (py3amf's MixedArray
+        would be copied after its items were read, leaving their references to it)."""
         n, inline = self._header()
         if not inline:
             return n
         self.budget.count(n)
-        slot = len(self.context._objects)
-        self.stream.seek(start)
-        array = pyamf.amf3.Decoder.readArray(self)
-        if type(array) is pyamf.MixedArray:
-            self.budget.members(len(array) - n)
-            array = dict(array)
-            self.context.set_object(slot, array)
-        return array
+        key = self.readString()
+        if not key:
+            items: list = []
+            self.context.addObject(items)
+            for _ in range(n):
+                items.append(self.readElement())
+            return items
+        mixed: dict = {}
+        self.context.addObject(mixed)
+        while key:
+            self.budget.members(len(mixed) + 1)
+            mixed[key] = self.readElement()
+            key = self.readString()
+        for index in range(n):
+            mixed[index] = self.readElement()
+        return mixed
 
     def read_vector(self, kind: str) -> AsVector:
         n, inline = self._header()
@@ -665,9 +675,14 @@ class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
     CONTAINERS = frozenset((pyamf.amf0.TYPE_OBJECT, pyamf.amf0.TYPE_MIXEDARRAY,
                             pyamf.amf0.TYPE_ARRAY, pyamf.amf0.TYPE_TYPEDOBJECT))
 
-    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", budget: _Budget):
+    def __init__(self, stream: BufferedByteStream, codec: "PyAmfCodec", budget: _Budget,
+                 ecma_lists: set):
         pyamf.amf0.Decoder.__init__(self, stream, context=_Amf0Context(codec))
         self.codec, self.budget = codec, budget
+        #: Offsets of the dense ECMA arrays referenced from inside: found by a first read
+        #: of the call, read straight into their lists by the second (``_read_twice``).
+        self.ecma_lists = ecma_lists
+        self._ecma_open: dict = {}  # ECMA arrays being read: slot -> referenced from inside
 
     def getTypeFunc(self, data: bytes) -> Any:
         if data == pyamf.amf0.TYPE_UNDEFINED:
@@ -714,18 +729,39 @@ class Amf0Decoder(_Reading, pyamf.amf0.Decoder):
         obj.update(self.readObjectAttributes(obj))
         return obj
 
+    def readReference(self) -> Any:
+        index = self.stream.read_ushort()
+        if index in self._ecma_open:
+            self._ecma_open[index] = True
+        return self.context.getObject(index)
+
     def readMixedArray(self) -> Any:
+        """A list when the keys are "0".."n-1" (how Ruffle sends every dense Array), else a
+        dict; one referenced from inside its items makes the call read twice (as
+        ``amfast.decoder``'s, docs/codec.md "ECMA arrays")."""
+        start = self.stream.tell()
         self.stream.read_ulong()  # the count is only a hint
         slot = len(self.context._objects)
-        obj = self.readObject()
-        # Ruffle sends every dense Array this way, keys "0".."n-1".
-        if all(str(index) in obj for index in range(len(obj))):
+        if start in self.ecma_lists:
             items: list = []
-            # An item that referred to the array while it was read is the array itself.
-            items.extend(items if obj[str(i)] is obj else obj[str(i)] for i in range(len(obj)))
-            self.context.set_object(slot, items)
+            self.context.addObject(items)
+            dense = dense_items(self.readObjectAttributes(items))
+            if dense is None:
+                raise MalformedDataError("ECMA array read differently the second time", start)
+            items.extend(dense)
             return items
-        return obj
+        self._ecma_open[slot] = False
+        try:
+            obj = self.readObject()
+        finally:
+            referenced = self._ecma_open.pop(slot)
+        items = dense_items(obj)
+        if items is None:
+            return obj
+        if referenced:
+            self.ecma_lists.add(start)
+        self.context.set_object(slot, items)
+        return items
 
 
 def _entry(table: Any, index: int, kind: str) -> Any:
@@ -845,6 +881,19 @@ class _Writing:
             self._typed[key] = _ObjectAlias(*key)
         self.write_object(value, self._typed[key])
 
+    def keyed(self, value: Any, alias: Any) -> Any:
+        """The object written for ``value``: the first one with the same
+        ``ClassDef.referenceKey`` in this context, so that py3amf writes a reference."""
+        class_def = getattr(alias, "class_def", None)
+        reference_key = getattr(class_def, "referenceKey", None)
+        if reference_key is None:
+            return value
+        key = reference_key(value)
+        if key is None:
+            return value
+        return self.context.extra.setdefault("amfast.keyed", {}).setdefault(
+            (class_def, key), value)
+
     def write_as(self, convert: Any) -> Any:
         return lambda value: self.writeElement(convert(value))
 
@@ -878,6 +927,8 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
             return self.writeDate
         alias = codec.mapping.by_class(t)
         if alias is not None:
+            if isinstance(getattr(alias, "class_def", None), SequenceClassDef):
+                return self.write_as(alias.class_def.toList)
             return lambda value: self.write_aliased(value, alias)
         if issubclass(t, TypedObject):
             return lambda value: self.write_typed(value, value.static_attrs)
@@ -959,6 +1010,7 @@ class Amf3Encoder(_Writing, pyamf.amf3.Encoder):
                 self.writeElement(item)
 
     def write_aliased(self, value: Any, alias: Any) -> None:
+        value = self.keyed(value, alias)
         if isinstance(alias, ClassDefAlias) and alias.external:
             # One stand-in per object, so that py3amf writes a reference when it comes again.
             if id(value) not in self._held:
@@ -1013,9 +1065,11 @@ class Amf0Encoder(_Writing, pyamf.amf0.Encoder):
         if t is list or t is tuple:
             return self.writeList
         alias = self.codec.mapping.by_class(t)
+        if alias is not None and isinstance(getattr(alias, "class_def", None), SequenceClassDef):
+            return self.write_as(alias.class_def.toList)
         if alias is not None:
-            return self.writeAMF3 if alias.amf3 else lambda value: self.write_object(value,
-                                                                                     alias)
+            return self.writeAMF3 if alias.amf3 else lambda value: self.write_object(
+                self.keyed(value, alias), alias)
         if issubclass(t, TypedObject):
             return self.write_typed
         if issubclass(t, (AsVector, AsDictionary, bytes, bytearray, memoryview)):
@@ -1099,20 +1153,22 @@ class PyAmfCodec:
 
     def decode(self, raw: Any, amf3: bool = False) -> Any:
         stream = _stream_of(raw)
-        decoder = (Amf3Decoder if amf3 else Amf0Decoder)(stream, self, _Budget(self, stream))
-        return _decoding(stream, decoder.readElement)
+        if amf3:
+            return _decoding(stream, Amf3Decoder(stream, self, _Budget(self, stream)).readElement)
+        return _read_twice(stream, lambda lists: Amf0Decoder(
+            stream, self, _Budget(self, stream), lists).readElement())
 
     def decode_packet(self, raw: Any) -> Packet:
         """An ``amfast.remoting.Packet``; bodies keep their order and duplicates."""
         stream = _stream_of(raw)
-        return _decoding(stream, self._read_packet, stream)
+        return _read_twice(stream, lambda lists: self._read_packet(stream, lists))
 
-    def _read_packet(self, stream: BufferedByteStream) -> Packet:
+    def _read_packet(self, stream: BufferedByteStream, ecma_lists: set) -> Packet:
         version = stream.read_ushort()
         if version not in _VERSIONS:
             raise UnknownMarkerError(f"unknown AMF packet version {version}", 0)
         budget = _Budget(self, stream)
-        decoder = Amf0Decoder(stream, self, budget)
+        decoder = Amf0Decoder(stream, self, budget, ecma_lists)
         packet = Packet(version)
         for _ in range(stream.read_ushort()):
             name, required = decoder.readString(), stream.read_uchar() != 0
@@ -1207,6 +1263,18 @@ def _decoding(stream: BufferedByteStream, read: Any, *args: Any) -> Any:
         raise InvalidUTF8Error(f"invalid UTF-8 in string: {exc.reason}", stream.tell()) from None
     except Exception as exc:
         raise MalformedDataError(f"{type(exc).__name__}: {exc}", stream.tell()) from exc
+
+
+def _read_twice(stream: BufferedByteStream, read: Any) -> Any:
+    """``read(ecma_lists)`` through ``_decoding``; once more from the start when the first
+    read found dense ECMA arrays referenced from inside (their offsets in ``ecma_lists``),
+    which the second reads straight into their lists: the whole call, at most twice."""
+    ecma_lists: set = set()
+    value = _decoding(stream, read, ecma_lists)
+    if ecma_lists:
+        stream.seek(0)
+        value = _decoding(stream, read, ecma_lists)
+    return value
 
 
 def _encoding(write: Any, *args: Any) -> None:

@@ -281,3 +281,22 @@ ITEMS.update({
     "addressbook.phone_numbers": Expect(got=obj(numbers=["555-0101", "555-0102"],
                                                 classes=["e2e.AbPhoneNumber"] * 2)),
 })
+
+# examples/django_project through its Django channel (royale/src/e2e/DjangoItem.as): a
+# Django user logs in, saves a new note (a notes.Note), loads it back with its author (a
+# notes.User without its password hash), changes it, saves it again and reloads it.
+def _note(title: str) -> dict:
+    return obj({"class": "e2e.DjNote", "title": title, "body": "saved by the Royale client",
+                "author_class": "e2e.DjUser", "author": "royale", "no_password": True,
+                "same_author": True})
+
+
+ITEMS.update({
+    "django.save_before_login": Expect(outcome="fault", got=_NEEDS_LOGIN),
+    "django.login": Expect(got=s("logged in")),
+    "django.whoami": Expect(got=s("royale")),
+    "django.save": Expect(got=b(True)),
+    "django.load": Expect(got=_note("from royale")),
+    "django.update": Expect(got=b(True)),
+    "django.reload": Expect(got=_note("changed by royale")),
+})

@@ -6,6 +6,8 @@
                     DELETE ?client=NAME: forget it (a new run)
     /log            POST: a line of client progress, printed with the server's output
     /console/       the channel set's console (amfast.console; login: the channel set's own)
+    /django/        examples/django_project (its Django channel at /django/amf), on a SQLite
+                    file of its own, with the Django user DJANGO_USER
     anything else   a static file from the web root (the built clients, Ruffle's files)
 
 Every AMF request body is kept (``Recorder.requests``) with the client it came from (the
@@ -23,9 +25,11 @@ import contextvars
 import datetime
 import decimal
 import enum
+import functools
 import io
 import json
 import mimetypes
+import os
 import sys
 import tempfile
 import threading
@@ -385,8 +389,8 @@ def build_channel_set(recorder: Recorder, transport: Transport = WSGI) -> Any:
     return channel_set
 
 
-#: The address books' temporary folders, removed when the process ends.
-_address_book_folders: list = []
+#: The examples' temporary folders, removed when the process ends.
+_folders: list = []
 
 
 def add_address_book_services(channel_set: Any) -> None:
@@ -396,8 +400,44 @@ def add_address_book_services(channel_set: Any) -> None:
     from addressbook import add_address_book
 
     folder = tempfile.TemporaryDirectory(prefix="amfast-e2e-addressbook-")
-    _address_book_folders.append(folder)
+    _folders.append(folder)
     add_address_book(channel_set, f"sqlite:///{folder.name}/addressbook.db")
+
+
+#: The Django user of examples/django_project that the Royale client logs in as.
+DJANGO_USER, DJANGO_PASSWORD = "royale", "royale-password"
+DJANGO = "/django"
+
+
+@functools.cache
+def _set_up_django() -> None:
+    """Django with examples/django_project's settings (a process runs one Django project),
+    on a SQLite file of its own, with the user DJANGO_USER."""
+    project = HERE.parents[1] / "examples" / "django_project"
+    sys.path.insert(0, str(project))
+    folder = tempfile.TemporaryDirectory(prefix="amfast-e2e-django-")
+    _folders.append(folder)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "notes_site.settings"
+    os.environ["NOTES_DB"] = f"{folder.name}/notes.sqlite3"
+    os.environ["NOTES_USER"] = f"{DJANGO_USER}:{DJANGO_PASSWORD}"
+    from serve import prepare
+
+    prepare()
+
+
+def build_django(transport: Transport) -> Callable:
+    """examples/django_project as a WSGI or ASGI application (the Royale client's django
+    items)."""
+    _set_up_django()
+    if transport is ASGI:
+        from notes_site.asgi import application
+    else:
+        from notes_site.wsgi import application
+    return application
+
+
+def is_django(path: str) -> bool:
+    return path.startswith(DJANGO + "/")
 
 
 def build_console(channel_set: Any, transport: Transport) -> Callable:
@@ -425,6 +465,7 @@ class App:
         self.recorder = recorder
         self.channel_set = build_channel_set(recorder, transport)
         self.console = build_console(self.channel_set, transport)
+        self.django = build_django(transport)
         self.channel_names = {channel.name for channel in self.channel_set}
         self.www = www.resolve()
         # URL prefix -> folder, for files served from outside the web root.
@@ -512,6 +553,10 @@ class WsgiApp(App):
         path = environ.get("PATH_INFO", "") or "/"
         if is_console(path):
             return self.console(environ, start_response)
+        if is_django(path):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + DJANGO
+            environ["PATH_INFO"] = path[len(DJANGO):]
+            return self.django(environ, start_response)
         client = (urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("client")
                   or [""])[0]
         try:
@@ -547,6 +592,10 @@ class AsgiApp(App):
         path = scope["path"]
         if is_console(path):
             await self.console(scope, receive, send)
+            return
+        if is_django(path):
+            await self.django(dict(scope, root_path=scope.get("root_path", "") + DJANGO),
+                              receive, send)
             return
         client = (urllib.parse.parse_qs(scope.get("query_string", b"").decode())
                   .get("client") or [""])[0]

@@ -18,9 +18,9 @@ WAIT = 15.0
 class Process:
     """A process whose standard output is collected line by line in a thread."""
 
-    def __init__(self, args: list, stdin: bool = False):
+    def __init__(self, args: list, stdin: bool = False, env: dict | None = None):
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", *args], cwd=ROOT, text=True,
+            [sys.executable, "-u", *args], cwd=ROOT, text=True, env=env,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines: list[str] = []

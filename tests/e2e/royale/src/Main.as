@@ -18,9 +18,12 @@ package
     //   messaging Consumer/Producer on a polling and on a long-polling AMFChannel, with
     //             subtopics; the server's ping ack negotiates small messages
     //   addressbook  examples/addressbook's typed objects: load, edit, save (e2e/AddressBookItem.as)
+    //   django    examples/django_project's Django channel: log in as a Django user, save,
+    //             load and save again a model object (e2e/DjangoItem.as)
 
     import e2e.Codegen;
     import e2e.AddressBookItem;
+    import e2e.DjangoItem;
     import e2e.ConsoleFeed;
     import e2e.NcError;
     import e2e.Person;
@@ -102,6 +105,9 @@ package
                  function(next:Function):void { messaging("longpoll", "/amf-longpoll", 0, next); },
                  function(next:Function):void {
                      new AddressBookItem(gateway("/amf"), record, describe, note).run(next);
+                 },
+                 function(next:Function):void {
+                     new DjangoItem(gateway("/django/amf"), record, describe, note).run(next);
                  }]);
         }
 
