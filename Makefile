@@ -155,6 +155,15 @@ bench-messaging: build memcached redis
 bench-push: build
 	$(VPY) bench/bench_push.py $(BENCH_ARGS)
 
+# The push soak (bench/bench_push.py --soak), by hand, not part of `make test`: 2,000
+# streaming and 2,000 long-polling subscribers on the ASGI channel set, 20 of each kind
+# leaving and 20 joining every second, one broadcast a second for SOAK_SECONDS; prints RSS,
+# deliveries with gaps and repeats, held slots (ChannelSet.holding) and event-loop lag.
+SOAK_SECONDS ?= 600
+.PHONY: soak-push
+soak-push: build
+	$(VPY) bench/bench_push.py --soak --seconds $(SOAK_SECONDS) $(BENCH_ARGS)
+
 # ORM rows on the wire (bench/bench_sqlalchemy.py): 1,000 SQLAlchemy rows with a loaded
 # one-to-many relation encoded by SaClassDef, by py3amf's SQLAlchemy adapter (with its Cython
 # extension, installed as for `bench`) and by a plain ClassDef; under a minute.

@@ -4,6 +4,8 @@ Run it with ``make bench-push`` (``BENCH_ARGS="--quick"`` for a short try), or::
 
     .venv/bin/python bench/bench_push.py [--quick] [--sizes 1000,5000,10000] [--seconds 30]
         [--modes streaming,longpoll] [--servers asgi,wsgi] [--wsgi-sizes 1000,2000]
+    .venv/bin/python bench/bench_push.py --soak [--seconds 600] [--soak-clients 2000]
+        [--churn 20]
 
 For each N, on 127.0.0.1, with real TCP connections:
 
@@ -15,7 +17,8 @@ For each N, on 127.0.0.1, with real TCP connections:
   ``max_streams`` / ``max_waiting_polls`` above N.  With ``asgi`` streaming comes ``bare``,
   the ceiling: a tiny asyncio server (uvloop) that accepts the same connections and writes
   one frame of the same size to every stream on each broadcast, so that server CPU per
-  delivery has a reference measured in the same run.
+  delivery has a reference measured in the same run.  ``asgi-asyncio`` is the same ASGI
+  server on asyncio's own event loop instead of uvloop (compare the set-up times).
 * N subscribers are set up, one SUBSCRIBE request each (DSId "nil": the ack carries the new
   DSId; no ping, so messages come in the full form, not the small one), a bounded number in
   flight; then they open their streams, or send their first poll, from load-generator
@@ -42,6 +45,9 @@ not the server, was the limit).  A size that could not be set up in time says so
 ``--profile`` samples the server with py-spy during each window and prints where its time
 goes, per delivery.
 
+``--soak`` (``make soak-push``) runs streams and long-pollers together for a long time,
+with churn (see "the soak" below).
+
 Targets (asgi, N = 10,000): streaming at 10 broadcasts/s, every message delivered, p99 <=
 100 ms, server CPU <= 10 us per delivery, <= 20 KB RSS per connection; long-polling at 1
 broadcast/s, every message delivered, p99 <= 500 ms.
@@ -53,6 +59,7 @@ import asyncio
 import multiprocessing
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -86,12 +93,13 @@ PRIME = "~prime~"
 PRIME_MARK = PRIME.encode("ascii")
 RATES = {"streaming": 10.0, "longpoll": 1.0}
 PATHS = {"streaming": "/streaming", "longpoll": "/longpoll"}
-LABELS = {"asgi": "asgi (uvicorn)", "bare": "bare asyncio (ceiling)",
+LABELS = {"asgi": "asgi (uvicorn)", "asgi-asyncio": "asgi (uvicorn, asyncio loop)",
+          "bare": "bare asyncio (ceiling)",
           "wsgi": "wsgi (threaded dev server)"}
 PROBES = 50
 #: SUBSCRIBE requests in flight during set-up, and stream opens / first polls in flight
 #: per load-generator process.
-SETUP_IN_FLIGHT = {"asgi": 64, "wsgi": 32}
+SETUP_IN_FLIGHT = {"asgi": 64, "asgi-asyncio": 64, "wsgi": 32}
 OPEN_IN_FLIGHT = 256
 #: Load-generator processes besides the probes': the cores left beside the server's.
 BULK_PROCESSES = max(1, min(4, (os.cpu_count() or 2) - 1))
@@ -120,7 +128,7 @@ TARGETS = {
 # ============================================================================= the servers
 
 
-def build_channel_set(kind: str, capacity: int):
+def build_channel_set(kind: str, capacity: int, **channel_set_args):
     """The benchmark's channel set for ``asgi`` or ``wsgi``: in-memory managers, ``/amf``,
     ``/streaming`` and ``/longpoll``, holding up to ``capacity`` streams or polls."""
     if kind == "asgi":
@@ -131,7 +139,8 @@ def build_channel_set(kind: str, capacity: int):
         from amfast.remoting.wsgi_channel import (StreamingWsgiChannel as StreamingChannel,
                                                   WsgiChannel as Channel,
                                                   WsgiChannelSet as ChannelSet)
-    channel_set = ChannelSet()
+    # The threaded server has a thread per request: the WSGI channel set may hold them all.
+    channel_set = ChannelSet(max_held=capacity, **channel_set_args)
     channel_set.mapChannel(Channel("amf"))
     channel_set.mapChannel(StreamingChannel("streaming", heart_interval=30000,
                                             max_streams=capacity))
@@ -143,10 +152,17 @@ def build_channel_set(kind: str, capacity: int):
 def serve(kind: str, port: int, capacity: int) -> None:
     raise_nofile()
     exit_with_parent()
-    if kind == "asgi":
+    if kind in ("asgi", "asgi-asyncio"):
         import uvicorn
         uvicorn.Server(uvicorn.Config(
-            build_channel_set("asgi", capacity), host="127.0.0.1", port=port, loop="uvloop",
+            build_channel_set("asgi", capacity), host="127.0.0.1", port=port,
+            loop="asyncio" if kind == "asgi-asyncio" else "uvloop",
+            http="httptools", lifespan="on", access_log=False, log_level="warning",
+            timeout_graceful_shutdown=2, backlog=LISTEN_BACKLOG)).run()
+    elif kind == "soak":
+        import uvicorn
+        uvicorn.Server(uvicorn.Config(
+            SoakApp(capacity), host="127.0.0.1", port=port, loop="uvloop",
             http="httptools", lifespan="on", access_log=False, log_level="warning",
             timeout_graceful_shutdown=2, backlog=LISTEN_BACKLOG)).run()
     elif kind == "wsgi":
@@ -616,7 +632,7 @@ class LoadGenerator:
 def load_generator_main(pipe, spec: dict) -> None:
     raise_nofile()
     import uvloop
-    uvloop.run(LoadGenerator(pipe, spec).run())
+    uvloop.run((SoakGenerator if spec["role"] == "soak" else LoadGenerator)(pipe, spec).run())
     pipe.close()
 
 
@@ -1001,6 +1017,397 @@ def run_case(server: str, mode: str, count: int, seconds: float, profile: bool =
         proc.stop()
 
 
+# ============================================================================= the soak
+#
+# ``--soak``: a long, bounded run of streaming and long-polling subscribers together, with
+# churn, against the ASGI channel set; it checks what a short window cannot: that memory
+# stays flat, that no delivery is lost or repeated while clients come and go, that the
+# slots of departed clients are freed, and how long the event loop is held.
+
+SOAK_SECONDS = 600.0
+SOAK_STREAMS = SOAK_POLLERS = 2000
+#: Subscribers of each kind that leave, and as many that join, every second.
+SOAK_CHURN = 20
+SOAK_RATE = 1.0
+#: The server's connections expire this long (ms) after their client vanished.
+SOAK_CONNECTION_TIMEOUT = 60000
+SOAK_CLEAN_FREQ = 5000
+SOAK_SAMPLE = 30.0
+#: How often (s) the server's loop is looked at for lag.
+LAG_TICK = 0.05
+#: A published body: marker, sequence number, send time; followed by a byte that is not
+#: part of the time (a match at the end of a read waits for the next read).
+SEQUENCE = re.compile(rb"~push~(\d+) (\d+\.\d+)(?=[^\d.])")
+SEQUENCE_CARRY = 48
+
+
+class LagWatch:
+    """How late the server's event loop runs a timer (its lag), between two looks."""
+
+    def __init__(self):
+        self.samples: list = []
+        self.task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_TICK)
+            self.samples.append(loop.time() - before - LAG_TICK)
+
+    def take(self) -> dict:
+        samples, self.samples = sorted(self.samples), []
+        if not samples:
+            return {}
+        return {"median_ms": 1000 * statistics.median(samples),
+                "p99_ms": 1000 * percentile(samples, 0.99), "max_ms": 1000 * samples[-1]}
+
+
+class SoakApp:
+    """The soak's server: the ASGI channel set (connections expire a minute after their
+    client vanished), and ``GET /holding``: its public counters, its connections and the
+    loop's lag since the last look."""
+
+    def __init__(self, capacity: int):
+        self.channel_set = build_channel_set(
+            "asgi", capacity, clean_freq=SOAK_CLEAN_FREQ)
+        self.channel_set.connection_manager.connection_params["timeout"] = \
+            SOAK_CONNECTION_TIMEOUT
+        self.lag = LagWatch()
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/holding":
+            import json
+            if self.lag.task is None:
+                self.lag.task = asyncio.ensure_future(self.lag.run())
+            manager = self.channel_set.connection_manager
+            counts = dict(self.channel_set.holding(), lag=self.lag.take(), connections=sum(
+                manager.getConnectionCount(c.name) for c in self.channel_set))
+            body = json.dumps(counts).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.channel_set(scope, receive, send)
+
+
+def server_holding(port: int) -> dict:
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/holding", timeout=ASK_TIMEOUT) as r:
+        return json.loads(r.read())
+
+
+class Sequence:
+    """The sequence numbers one subscriber received: counts, gaps and repeats, and whether
+    the first message it got was published well after it subscribed (one missed)."""
+
+    __slots__ = ("subscribed", "first", "last", "count", "gaps", "repeats", "late", "carry")
+
+    def __init__(self, subscribed: float):
+        self.subscribed = subscribed
+        self.first = self.last = None
+        self.count = self.gaps = self.repeats = self.late = 0
+        self.carry = b""
+
+    def feed(self, data: bytes) -> int:
+        data = self.carry + data if self.carry else data
+        end = found = 0
+        for match in SEQUENCE.finditer(data):
+            self.see(int(match.group(1)), float(match.group(2)))
+            end = match.end()
+            found += 1
+        self.carry = data[max(end, len(data) - SEQUENCE_CARRY):]
+        return found
+
+    def see(self, seq: int, sent: float) -> None:
+        self.count += 1
+        if self.last is None:
+            self.first = self.last = seq
+            # Published more than two intervals after subscribing: one before it was missed.
+            self.late = int(sent - self.subscribed > 2.0 / SOAK_RATE)
+        elif seq <= self.last:
+            self.repeats += 1
+        else:
+            self.gaps += seq - self.last - 1
+            self.last = seq
+
+
+class SoakStream(StreamSubscriber):
+    def __init__(self, port: int, request: bytes, subscribed: float):
+        StreamSubscriber.__init__(self, port, request)
+        self.sequence = Sequence(subscribed)
+
+    def body(self, data: bytes) -> None:
+        self.count += self.sequence.feed(data)
+
+
+class SoakPoller(LongPoller):
+    def __init__(self, port: int, request: bytes, subscribed: float):
+        LongPoller.__init__(self, port, request)
+        self.sequence = Sequence(subscribed)
+
+    def answer(self, body: bytes, arrived: float) -> bool:
+        found = self.sequence.feed(body)
+        self.count += found
+        return bool(found)
+
+
+class SoakGenerator:
+    """One soak load process: its streams and long-pollers, and their churn (every second
+    ``churn`` of each kind leave, half of them saying so with a DISCONNECT, half vanishing,
+    and as many new ones subscribe and join)."""
+
+    KINDS = {"streaming": (SoakStream, open_request), "longpoll": (SoakPoller, poll_request)}
+
+    def __init__(self, pipe, spec: dict):
+        self.pipe = pipe
+        self.spec = spec
+        self.port = spec["port"]
+        self.live: dict = {"streaming": [], "longpoll": []}
+        self.gone: list = []
+        self.joined = self.left = self.join_errors = 0
+        self.churning = False
+        self.idle: list = []
+
+    async def post(self, path: str, body: bytes) -> bytes:
+        """POST on an idle connection of this process (one request at a time on each)."""
+        conn = self.idle.pop() if self.idle else HttpConn(self.port, {})
+        try:
+            reply = await asyncio.wait_for(conn.post(path, body), ASK_TIMEOUT)
+        except BaseException:
+            conn.close()
+            raise
+        self.idle.append(conn)
+        return reply
+
+    async def join(self, mode: str) -> None:
+        try:
+            ack = flex_reply(await self.post(PATHS[mode], subscribe_request()))
+        except (asyncio.TimeoutError, RuntimeError):
+            self.join_errors += 1
+            return
+        dsid = getattr(ack, "headers", {}).get(AbstractMessage.FLEX_CLIENT_ID_HEADER)
+        if not dsid:
+            self.join_errors += 1
+            return
+        kind, request = self.KINDS[mode]
+        subscriber = kind(self.port, request(self.port, dsid), time.time())
+        subscriber.dsid = dsid
+        self.live[mode].append(subscriber)
+        try:
+            await asyncio.wait_for(subscriber.open(), OPEN_BASE)
+        except (OSError, asyncio.TimeoutError) as exc:
+            subscriber.fail(f"open: {exc!r}")
+        self.joined += 1
+
+    async def leave(self, mode: str, polite: bool) -> None:
+        live = self.live[mode]
+        if not live:
+            return
+        subscriber = live.pop(random.randrange(len(live)))
+        subscriber.close()
+        self.gone.append(subscriber)
+        self.left += 1
+        if polite:
+            message = CommandMessage(operation=CommandMessage.DISCONNECT_OPERATION, headers={
+                AbstractMessage.FLEX_CLIENT_ID_HEADER: subscriber.dsid})
+            try:
+                await self.post("/amf", flex_packet(message))
+            except (asyncio.TimeoutError, RuntimeError):
+                pass
+
+    async def churn(self) -> None:
+        per_second = self.spec["churn"]
+        while True:
+            started = time.monotonic()
+            if self.churning:
+                await asyncio.gather(*(self.leave(mode, polite=i % 2 == 0)
+                                       for mode in self.live for i in range(per_second)))
+                await asyncio.gather(*(self.join(mode) for mode in self.live
+                                       for _ in range(per_second)))
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        commands: asyncio.Queue = asyncio.Queue()
+        loop.add_reader(self.pipe.fileno(), lambda: commands.put_nowait(self.pipe.recv()))
+        in_flight = asyncio.Semaphore(SETUP_IN_FLIGHT["asgi"] // 2)
+
+        async def join_one(mode: str) -> None:
+            async with in_flight:
+                await self.join(mode)
+
+        started = time.monotonic()
+        await asyncio.gather(*(join_one(mode) for mode, count in (
+            ("streaming", self.spec["streams"]), ("longpoll", self.spec["pollers"]))
+            for _ in range(count)))
+        self.pipe.send(dict(self.status(), seq=0, open_s=time.monotonic() - started))
+        churning = asyncio.ensure_future(self.churn())
+        try:
+            while True:
+                if os.getppid() != self.spec["parent"]:
+                    break
+                try:
+                    seq, command = await asyncio.wait_for(commands.get(), 1.0)
+                except asyncio.TimeoutError:
+                    continue
+                if command == "stop":
+                    break
+                self.churning = {"churn": True, "quiet": False}.get(command, self.churning)
+                self.pipe.send(dict(self.status(), seq=seq))
+        finally:
+            churning.cancel()
+            for subscriber in self.everyone():
+                subscriber.close()
+            for conn in self.idle:
+                conn.close()
+            await asyncio.sleep(0.2)  # let the transports close
+            loop.remove_reader(self.pipe.fileno())
+
+    def everyone(self) -> list:
+        return self.gone + self.live["streaming"] + self.live["longpoll"]
+
+    def status(self) -> dict:
+        everyone = self.everyone()
+        live = self.live["streaming"] + self.live["longpoll"]
+        lasts = [s.sequence.last for s in live if s.sequence.last is not None]
+        return {
+            "streams": sum(1 for s in self.live["streaming"] if not s.failure),
+            "pollers": sum(1 for s in self.live["longpoll"] if not s.failure),
+            "joined": self.joined, "left": self.left, "join_errors": self.join_errors,
+            "count": sum(s.count for s in everyone),
+            "gaps": sum(s.sequence.gaps for s in everyone),
+            "repeats": sum(s.sequence.repeats for s in everyone),
+            "late": sum(s.sequence.late for s in everyone),
+            "failed": sum(1 for s in live if s.failure),
+            "failures": sorted({s.failure for s in live if s.failure})[:3],
+            "min_last": min(lasts) if lasts else None, "max_last": max(lasts) if lasts else None,
+            "without": sum(1 for s in live if s.sequence.last is None),
+            "cpu": cpu_seconds(os.getpid()),
+        }
+
+
+def soak(seconds: float, streams: int, pollers: int, churn: int) -> None:
+    """The soak (see above), printed as it goes and summed up at the end."""
+    processes = BULK_PROCESSES
+    port = free_port()
+    capacity = 2 * (streams + pollers) + 1000
+    print(f"soak: {streams:,} streaming + {pollers:,} long-polling subscribers on the ASGI "
+          f"channel set under uvicorn, {churn} of each kind leaving and {churn} joining every "
+          f"second, {SOAK_RATE:g} broadcast/s for {seconds:.0f} s; {processes} load "
+          f"process(es); {machine()}", flush=True)
+    proc = ServerProcess([__file__, "--serve", "soak", port, capacity], port, "soak server",
+                         timeout=SERVER_START)
+    context = multiprocessing.get_context("spawn")
+    loads: list = []
+    try:
+        rss_start = rss_kb(proc.pid)
+        server_holding(port)  # starts the lag watch
+        for k in range(processes):
+            loads.append(LoadProcess(context, {
+                "role": "soak", "port": port, "parent": os.getpid(),
+                "streams": streams // processes + (k < streams % processes),
+                "pollers": pollers // processes + (k < pollers % processes),
+                "churn": max(1, churn // processes)}))
+        opened = [load.receive(OPEN_BASE + SETUP_PER_SUB * (streams + pollers)) or {}
+                  for load in loads]
+        print(f"  set up: {sum(o.get('streams', 0) for o in opened):,} streams, "
+              f"{sum(o.get('pollers', 0) for o in opened):,} pollers in "
+              f"{max(o.get('open_s', 0) for o in opened):.1f} s", flush=True)
+        for load in loads:
+            load.ask("churn")
+        publisher: dict = {}
+        thread = threading.Thread(target=lambda: publisher.setdefault(
+            "done", asyncio.run(publish_window(port, SOAK_RATE, seconds))), daemon=True)
+        started = time.monotonic()
+        thread.start()
+        warm_up = min(60.0, seconds / 5)
+        rss_warm = None
+        samples = []
+        header = ("t s", "RSS MB", "streams", "pollers", "joined", "left", "held", "tasks",
+                  "waiting", "connections", "deliveries", "gaps", "repeats", "loop lag p99/max ms",
+                  "server CPU")
+        print("  " + " | ".join(header), flush=True)
+        cpu_before, at_before = cpu_seconds(proc.pid), time.monotonic()
+        while thread.is_alive():
+            thread.join(min(SOAK_SAMPLE, max(0.1, warm_up - (time.monotonic() - started)))
+                        if rss_warm is None else SOAK_SAMPLE)
+            now = time.monotonic()
+            if rss_warm is None and now - started >= warm_up:
+                rss_warm = rss_kb(proc.pid)
+            statuses = [load.ask("status") for load in loads]
+            held = server_holding(port)
+            cpu = cpu_seconds(proc.pid)
+            row = {"t": now - started, "rss": rss_kb(proc.pid), "held": held,
+                   "cpu": 100 * (cpu - cpu_before) / (now - at_before),
+                   **{key: sum(s.get(key, 0) for s in statuses) for key in (
+                       "streams", "pollers", "joined", "left", "count", "gaps", "repeats",
+                       "failed")}}
+            cpu_before, at_before = cpu, now
+            samples.append(row)
+            lag = held.get("lag", {})
+            print("  " + " | ".join(str(x) for x in (
+                f"{row['t']:.0f}", f"{row['rss'] / 1024:.1f}", row["streams"], row["pollers"],
+                row["joined"], row["left"], held["held"], held.get("tasks"),
+                held["waiting_connections"], held["connections"], f"{row['count']:,}",
+                row["gaps"], row["repeats"],
+                f"{lag.get('p99_ms', 0):.0f}/{lag.get('max_ms', 0):.0f}",
+                f"{row['cpu']:.0f}%")), flush=True)
+        published = publisher.get("done").published if publisher.get("done") else 0
+        # The end: churn stops, the last deliveries come in, every live subscriber has the
+        # last message; then everyone leaves and the server must hold nothing.
+        for load in loads:
+            load.ask("quiet")
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while True:
+            statuses = [load.ask("status") for load in loads]
+            lasts = [s["min_last"] for s in statuses if s.get("min_last") is not None]
+            if lasts and min(lasts) >= published - 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        rss_end = rss_kb(proc.pid)
+        final = {key: sum(s.get(key, 0) for s in statuses) for key in (
+            "streams", "pollers", "joined", "left", "join_errors", "count", "gaps", "repeats",
+            "late", "failed", "without")}
+        behind = sum(1 for s in statuses if s.get("min_last") is not None
+                     and s["min_last"] < published - 1)
+        failures = sorted({f for s in statuses for f in s.get("failures", ())})[:3]
+        for load in loads:
+            load.stop()
+        loads = []
+        time.sleep(3.0)
+        held_end = server_holding(port)
+        lags = [row["held"].get("lag", {}) for row in samples[1:]]
+        growth = (rss_end - rss_warm) / 1024 if rss_warm else float("nan")
+        print()
+        print(f"soak summary ({time.monotonic() - started:.0f} s; {machine()}):")
+        print(f"  published {published} of {int(SOAK_RATE * seconds)} planned; deliveries "
+              f"counted {final['count']:,}; gaps {final['gaps']}, repeats {final['repeats']}, "
+              f"first message late (one missed after subscribing) {final['late']}")
+        print(f"  at the end: {final['streams']:,} streams and {final['pollers']:,} pollers "
+              f"live, {final['without']} without any message, {behind} load process(es) with "
+              f"a live subscriber short of the last message, {final['failed']} dropped by the "
+              f"server{' (' + '; '.join(failures) + ')' if failures else ''}")
+        print(f"  churn: {final['joined']:,} joined (set-up included), {final['left']:,} left "
+              f"(half with a DISCONNECT, half vanishing), {final['join_errors']} joins failed")
+        print(f"  server RSS: {rss_start / 1024:.1f} MB before, {rss_warm / 1024:.1f} MB after "
+              f"warm-up ({warm_up:.0f} s), {rss_end / 1024:.1f} MB at the end "
+              f"({growth:+.1f} MB after warm-up)")
+        if lags:
+            print(f"  event-loop lag per {SOAK_SAMPLE:.0f} s sample: p99 "
+                  f"{statistics.median(l.get('p99_ms', 0) for l in lags):.0f} ms (median sample),"
+                  f" {max(l.get('p99_ms', 0) for l in lags):.0f} ms (worst); max "
+                  f"{max(l.get('max_ms', 0) for l in lags):.0f} ms")
+        print(f"  3 s after every client left, the server holds: "
+              f"{ {k: v for k, v in held_end.items() if k != 'lag'} }")
+    finally:
+        for load in loads:
+            load.stop()
+        proc.stop()
+
+
 # ============================================================================= the report
 
 
@@ -1081,10 +1488,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="broadcast time per run (default 30)")
     parser.add_argument("--modes", default="streaming,longpoll")
     parser.add_argument("--servers", default="asgi,wsgi",
-                        help="asgi (with the bare ceiling for streaming), wsgi, bare")
+                        help="asgi (with the bare ceiling for streaming), asgi-asyncio "
+                             "(uvicorn on asyncio's own loop, not uvloop), wsgi, bare")
     parser.add_argument("--profile", action="store_true",
                         help="sample the server with py-spy during each broadcast window "
                              "and print where its time goes")
+    parser.add_argument("--soak", action="store_true",
+                        help="instead: the soak, streams and long-pollers with churn for "
+                             "--seconds (default 600)")
+    parser.add_argument("--soak-clients", type=int, default=SOAK_STREAMS,
+                        help="streaming subscribers, and as many long-polling ones, in the "
+                             f"soak (default {SOAK_STREAMS})")
+    parser.add_argument("--churn", type=int, default=SOAK_CHURN,
+                        help="subscribers of each kind leaving and joining every second in "
+                             f"the soak (default {SOAK_CHURN})")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "CAPACITY"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1093,6 +1510,9 @@ def main() -> None:
         return
 
     raise_nofile()
+    if args.soak:
+        soak(args.seconds or SOAK_SECONDS, args.soak_clients, args.soak_clients, args.churn)
+        return
     quick = args.quick
     asgi_sizes = args.sizes or ([1000] if quick else [1000, 5000, 10000])
     wsgi_sizes = args.wsgi_sizes or ([1000] if quick else [1000, 2000])
@@ -1115,6 +1535,8 @@ def main() -> None:
         for count in asgi_sizes:
             if "asgi" in servers:
                 plan.append(("asgi", mode, count))
+            if "asgi-asyncio" in servers:
+                plan.append(("asgi-asyncio", mode, count))
             if mode == "streaming" and ("asgi" in servers or "bare" in servers):
                 plan.append(("bare", mode, count))
         if "wsgi" in servers:
@@ -1128,7 +1550,7 @@ def main() -> None:
         results.append(result)
         print("  " + " | ".join(c for c in cells(result) if c), flush=True)
 
-    order = {"asgi": 0, "bare": 1, "wsgi": 2}
+    order = {"asgi": 0, "asgi-asyncio": 1, "bare": 2, "wsgi": 3}
     results.sort(key=lambda r: (modes.index(r["mode"]), r["n"], order[r["server"]]))
     print()
     print_table(HEADER, [cells(r) for r in results])

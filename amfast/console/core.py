@@ -301,6 +301,7 @@ class Console:
                 "subscription_manager": type(channel_set.subscription_manager).__name__,
                 "secure_messaging": bool(channel_set.subscription_manager.secure),
                 "held": channel_set.held, "max_held": channel_set.max_held,
+                "holding": channel_set.holding(),
                 "history": HISTORY - 1, "metrics": self.metrics is not None}
 
 

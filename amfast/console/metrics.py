@@ -73,6 +73,12 @@ class _ChannelSetCollector:
             streams.add_metric(name, stats.open_streams.value)
             connections.add_metric(
                 name, channel_set.connection_manager.getConnectionCount(channel.name))
+        holding = GaugeMetricFamily(
+            "amfast_holding", "What the process holds now (ChannelSet.holding): held "
+            "requests, held polls, open streams, waiting connections, tasks, pending writes.",
+            labels=["what"])
+        for what, count in channel_set.holding().items():
+            holding.add_metric([what], count)
         published = CounterMetricFamily("amfast_messages_published",
                                         "Messages published to the destination.",
                                         labels=["destination"])
@@ -82,7 +88,8 @@ class _ChannelSetCollector:
         for destination, counts in channel_set.stats.destinations():
             published.add_metric([str(destination)], counts.published)
             delivered.add_metric([str(destination)], counts.delivered)
-        yield from (requests, faults, seconds, held, streams, connections, published, delivered)
+        yield from (requests, faults, seconds, held, streams, connections, holding, published,
+                    delivered)
 
 
 def _bound(bound: float) -> str:

@@ -114,6 +114,15 @@ class AsgiChannelSet(ChannelSet):
             return
         await channel(scope, receive, send)
 
+    def holding(self) -> dict[str, int]:
+        """``ChannelSet.holding``, and the event loop's share: ``tasks`` (held polls and
+        streams being answered) and ``pending_writes`` (stream writes waiting for a client
+        that reads slowly)."""
+        counts = ChannelSet.holding(self)
+        counts["tasks"] = sum(1 for task in list(self._active) if not task.done())
+        counts["pending_writes"] = self._stalls.pending()
+        return counts
+
     # -- worker threads --------------------------------------------------------------
 
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -244,6 +253,10 @@ class _StallWatch:
 
     def end(self, task: asyncio.Task) -> None:
         self._writing.pop(task, None)
+
+    def pending(self) -> int:
+        """How many writes wait for their client now."""
+        return len(self._writing)
 
     def _check(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()

@@ -106,6 +106,18 @@ class ChannelSet:
         """How many long-polls and streams are held now."""
         return self._held
 
+    def holding(self) -> dict[str, int]:
+        """What this process holds now, for the console, the metrics and benchmarks:
+        ``held`` (long-polls and streams counted against ``max_held``), ``held_polls``
+        and ``open_streams`` (over all channels) and ``waiting_connections`` (connections
+        with a waiter registered for their messages)."""
+        polls = streams = 0
+        for channel in self:
+            polls += channel.stats.held_polls.value
+            streams += channel.stats.open_streams.value
+        return {"held": self._held, "held_polls": polls, "open_streams": streams,
+                "waiting_connections": self.notifier.waiting()}
+
     def reserveHold(self) -> bool:
         """Count one more held request, unless ``max_held`` are held already."""
         with self._held_lock:

@@ -192,26 +192,40 @@ class CallbackWaiter:
         self.func()
 
 
+#: Waiters of one event loop woken per loop iteration (see ``_set_all``).
+WAKE_SLICE = 64
+
+
 def _wake(waiters: Iterable[Any]) -> None:
-    """Wake waiters; asyncio waiters of another thread's loop in one call per loop (a
-    publish made in a worker thread may wake thousands of streams)."""
-    foreign: dict = {}
+    """Wake waiters; asyncio waiters by loop, a slice per loop iteration (a publish may
+    wake thousands of held polls and streams), in one call per loop from another thread."""
+    loops: dict = {}
     here = threading.get_ident()
     for waiter in waiters:
-        if isinstance(waiter, LoopWaiter) and waiter._thread != here:
-            foreign.setdefault(waiter._loop, []).append(waiter)
+        if isinstance(waiter, LoopWaiter):
+            loops.setdefault(waiter._loop, []).append(waiter)
         else:
             waiter.wake()
-    for loop, batch in foreign.items():
+    for loop, batch in loops.items():
+        if batch[0]._thread == here:
+            _set_all(batch)
+            continue
         try:
             loop.call_soon_threadsafe(_set_all, batch)
         except RuntimeError:  # the loop is closed: nobody waits any more
             pass
 
 
-def _set_all(waiters: list) -> None:
-    for waiter in waiters:
+def _set_all(waiters: list, start: int = 0) -> None:
+    """Wake ``waiters`` (of the loop running this) from ``start``, a slice now and the
+    rest in the next loop iterations: what the woken do (collect their messages, encode,
+    answer) is then spread over iterations too, with the loop's other work (accepting,
+    reading, answering the publisher) in between, instead of all in one iteration."""
+    end = start + WAKE_SLICE
+    for waiter in waiters[start:end]:
         waiter._set()
+    if end < len(waiters):
+        waiters[0]._loop.call_soon(_set_all, waiters, end)
 
 
 class Notifier:

@@ -23,6 +23,7 @@ poll answers, a stream writes its DISCONNECT frame).
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from typing import Any, Awaitable, Callable, Generator
 
@@ -255,11 +256,16 @@ class StepsHub:
     ``TypeError`` thrown in.
     """
 
+    #: Streams driven per loop iteration: a broadcast to thousands of streams is written
+    #: in slices, with the loop's other work (accepts, reads, the publisher's answer) in
+    #: between, instead of holding the loop for the whole fan-out.
+    SLICE = 256
+
     def __init__(self, loop: asyncio.AbstractEventLoop,
                  pending: Callable[[asyncio.Task], None] | None = None):
         self.loop = loop
         self.pending = pending
-        self._ready: list[HubStream] = []
+        self._ready: collections.deque[HubStream] = collections.deque()
         self._scheduled = False
 
     def open(self, steps: Steps, write: Callable[[bytes], Any]) -> HubStream:
@@ -277,11 +283,15 @@ class StepsHub:
             self.loop.call_soon(self._run)
 
     def _run(self) -> None:
-        self._scheduled = False
-        ready, self._ready = self._ready, []
-        for stream in ready:
+        ready = self._ready
+        for _ in range(min(len(ready), self.SLICE)):
+            stream = ready.popleft()
             if stream.state == "ready":
                 self._advance(stream)
+        if ready:  # the rest in the next iteration (streams readied meanwhile queue behind)
+            self.loop.call_soon(self._run)
+        else:
+            self._scheduled = False
 
     def _advance(self, stream: HubStream, value: Any = None,
                  error: BaseException | None = None) -> None:

@@ -253,6 +253,8 @@ def test_metrics_in_the_prometheus_text_format(console):
     assert samples[("amfast_connections", longpoll)] == 1
     assert samples[("amfast_held_polls", longpoll)] == 0
     assert samples[("amfast_open_streams", (("channel", "streaming"),))] == 0
+    assert samples[("amfast_holding", (("what", "held_polls"),))] == 0
+    assert samples[("amfast_holding", (("what", "waiting_connections"),))] == 0
     assert samples[("amfast_request_duration_seconds_count", longpoll)] == 5
     assert samples[("amfast_request_duration_seconds_bucket",
                     (("channel", "longpoll"), ("le", "+Inf")))] == 5

@@ -51,6 +51,9 @@ def test_at_shutdown_streams_get_their_disconnect_and_held_polls_an_answer(serve
                               daemon=True)
     thread.start()
     assert wait_until(lambda: channel_set.held == 2, TIMEOUT)
+    assert wait_until(lambda: channel_set.holding() == {
+        "held": 2, "held_polls": 1, "open_streams": 1, "waiting_connections": 2,
+        "tasks": 2, "pending_writes": 0}, TIMEOUT), channel_set.holding()
     started = time.monotonic()
     server.server.stop()  # uvicorn: graceful shutdown, then lifespan shutdown
     thread.join(TIMEOUT)
@@ -62,6 +65,8 @@ def test_at_shutdown_streams_get_their_disconnect_and_held_polls_an_answer(serve
     assert polled(result["reply"]) == [] and not isinstance(result["reply"], ErrorMessage)
     assert time.monotonic() - started < RunningServer.GRACE + 3
     assert channel_set.held == 0 and not channel_set.started
+    assert channel_set.holding() == {"held": 0, "held_polls": 0, "open_streams": 0,
+                                     "waiting_connections": 0, "tasks": 0, "pending_writes": 0}
 
 
 def test_a_client_that_stops_reading_loses_its_stream_and_memory_stays_bounded(served):

@@ -101,3 +101,35 @@ def test_a_waiter_whose_loop_is_closed_is_ignored():
     loop.close()
     notifier.add("c", waiter)
     threading.Thread(target=notifier.notify, args=("c",)).start()
+
+
+def test_a_wake_up_of_many_waiters_is_spread_over_loop_iterations():
+    from amfast.remoting.notifier import WAKE_SLICE
+
+    notifier = Notifier()
+    count = 2 * WAKE_SLICE + 10
+    woken_per_iteration: list = []
+
+    async def main():
+        waiters = [AsyncWaiter() for _ in range(count)]
+        for n, waiter in enumerate(waiters):
+            notifier.add(f"c{n}", waiter)
+        woken = [0]
+
+        async def held(waiter):
+            await waiter.wait(5)
+            woken[0] += 1
+
+        tasks = [asyncio.ensure_future(held(w)) for w in waiters]
+        await asyncio.sleep(0.01)
+        notifier.notifyMany(f"c{n}" for n in range(count))
+        while woken[0] < count and len(woken_per_iteration) < 20:
+            before = woken[0]
+            await asyncio.sleep(0)  # one loop iteration
+            woken_per_iteration.append(woken[0] - before)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert sum(woken_per_iteration) == count
+    assert max(woken_per_iteration) <= WAKE_SLICE
+    assert len([n for n in woken_per_iteration if n]) >= 3

@@ -182,9 +182,22 @@ def stream_steps(box, name, rounds):
     return written
 
 
-def test_a_hub_drives_many_streams_without_a_task_each():
+async def started_streams(notifier, boxes, rounds, write):
+    """A hub's streams ``s<n>`` for the boxes, listening to ``c<n>``, started and waiting."""
     from amfast.remoting.waiting import StepsHub
 
+    hub = StepsHub(asyncio.get_running_loop())
+    streams = []
+    for n, box in enumerate(boxes):
+        stream = hub.open(stream_steps(box, f"s{n}", rounds), write)
+        notifier.add(f"c{n}", stream)
+        hub.start(stream)
+        streams.append(stream)
+    await asyncio.sleep(0.01)
+    return streams
+
+
+def test_a_hub_drives_many_streams_without_a_task_each():
     notifier = Notifier()
     boxes = [Box(notifier) for _ in range(3)]
     out: list = []
@@ -193,14 +206,7 @@ def test_a_hub_drives_many_streams_without_a_task_each():
         out.append(raw)
 
     async def main():
-        hub = StepsHub(asyncio.get_running_loop())
-        streams = []
-        for n, box in enumerate(boxes):
-            stream = hub.open(stream_steps(box, f"s{n}", 2), write)
-            notifier.add(f"c{n}", stream)
-            hub.start(stream)
-            streams.append(stream)
-        await asyncio.sleep(0.01)
+        streams = await started_streams(notifier, boxes, 2, write)
         for n, box in enumerate(boxes):
             box.items.append("a")
             notifier.notify(f"c{n}")
@@ -211,6 +217,34 @@ def test_a_hub_drives_many_streams_without_a_task_each():
 
     assert asyncio.run(main()) == [2, 2, 2]
     assert sorted(out) == [b"s0:a", b"s0:b", b"s1:a", b"s1:b", b"s2:a", b"s2:b"]
+
+
+def test_a_hub_drives_a_broadcast_to_many_streams_in_slices():
+    from amfast.remoting.waiting import StepsHub
+
+    notifier = Notifier()
+    count = 2 * StepsHub.SLICE + 10
+    boxes = [Box(notifier) for _ in range(count)]
+    written_per_iteration: list = []
+    out: list = []
+
+    async def write(raw):
+        out.append(raw)
+
+    async def main():
+        streams = await started_streams(notifier, boxes, 1, write)
+        for box in boxes:
+            box.items.append("a")
+        notifier.notifyMany(f"c{n}" for n in range(count))
+        while len(out) < count and len(written_per_iteration) < 20:
+            before = len(out)
+            await asyncio.sleep(0)  # one loop iteration
+            written_per_iteration.append(len(out) - before)
+        return await asyncio.wait_for(asyncio.gather(*(s.done for s in streams)), 5)
+
+    assert asyncio.run(main()) == [1] * count
+    assert len(out) == count and max(written_per_iteration) <= StepsHub.SLICE
+    assert len([n for n in written_per_iteration if n]) >= 3
 
 
 def test_a_hub_finishes_a_write_that_must_wait_and_gives_up_a_stalled_one():
