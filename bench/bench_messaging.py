@@ -256,11 +256,24 @@ async def poll(conn: HttpConn, path: str, dsid: str) -> list:
     return []
 
 
-async def publish(conn: HttpConn, body) -> None:
-    message = AsyncMessage(body=body, destination="chat", headers={"DSId": "nil"})
-    reply = flex_reply(await conn.post("/amf", flex_packet(message)))
-    if type(reply).__name__ == "ErrorMessage":
-        raise RuntimeError(f"publish failed: {reply.faultString}")
+class Publisher:
+    """A producer: its first message asks for a client id (DSId "nil") and the next ones
+    carry the id it was given, as a Flex Producer's do (a new id each time would make
+    every publish create a connection)."""
+
+    def __init__(self, port: int, stats: dict):
+        self.conn = HttpConn(port, stats)
+        self.dsid = "nil"
+
+    async def publish(self, body) -> None:
+        message = AsyncMessage(body=body, destination="chat", headers={"DSId": self.dsid})
+        reply = flex_reply(await self.conn.post("/amf", flex_packet(message)))
+        if type(reply).__name__ == "ErrorMessage":
+            raise RuntimeError(f"publish failed: {reply.faultString}")
+        self.dsid = reply.headers.get("DSId", self.dsid)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class Stream:
@@ -348,13 +361,13 @@ async def latency_run(port: int, kind: str, subscribers: int, messages: int,
     else:
         tasks = [asyncio.ensure_future(long_poller(dsid)) for dsid in dsids]
         await asyncio.sleep(0.5 + subscribers * 0.005)  # let every poll be held
-    publisher = HttpConn(publish_port or port, stats)
+    publisher = Publisher(publish_port or port, stats)
     for i in range(-WARMUP, 0):
-        await publish(publisher, {"t": time.monotonic(), "i": i})
+        await publisher.publish({"t": time.monotonic(), "i": i})
     await asyncio.sleep(0.3)
     started = time.monotonic()
     for i in range(messages):
-        await publish(publisher, {"t": time.monotonic(), "i": i})
+        await publisher.publish({"t": time.monotonic(), "i": i})
         await asyncio.sleep(SPACING)
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=LATENCY_TIMEOUT)
@@ -389,10 +402,10 @@ async def http_fanout_run(ports: list, subscribers: int, messages: int,
     setup = HttpConn(ports[0], stats)
     dsids = [await subscribe(setup, "/amf") for _ in range(subscribers)]
     setup.close()
-    publisher = HttpConn(publish_port or ports[0], stats)
+    publisher = Publisher(publish_port or ports[0], stats)
     started = time.monotonic()
     for i in range(messages):
-        await publish(publisher, {"t": 0, "i": i})
+        await publisher.publish({"t": 0, "i": i})
     published = time.monotonic()
     publisher.close()
     delivered = [0]

@@ -178,10 +178,9 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
             mark = self.view.mark()
             with self.unavailable():
                 found = self.redis.hmget(self.connection_key(connection_id), CACHED_FIELDS)
-            if all(value is None for value in found):
-                return None  # gone: nothing to remember
-            fields = dict(zip(CACHED_FIELDS, map(loads, found)))
-            self.view.remember_state(mark, connection_id, fields)
+            fields = self.remember_fields(mark, connection_id, found)
+            if fields is None:
+                return None
         return fields[name]
 
     def _changed(self, connection_id: str, names: Any) -> None:
@@ -196,10 +195,15 @@ class RedisConnectionManager(RedisManager, ConnectionManager):
         when unknown or expired."""
         if connection_id is None or not touch:
             return ConnectionManager.getConnection(self, connection_id, touch)
+        mark = self.view.mark()
         live, raw = self._touched(connection_id)
         state = self._decode(dict(zip(raw[::2], raw[1::2])))
         if not live:
             raise NotConnectedError(f"Connection '{connection_id}' has expired.")
+        # The request reads some of them next (the small-messages flag, the login): no
+        # round trip for those.
+        self.view.remember_state(mark, connection_id,
+                                 {name: state.get(name) for name in CACHED_FIELDS})
         return self.connection_class(self, state["channel_name"], connection_id,
                                      state["timeout"])
 

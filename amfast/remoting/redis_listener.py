@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import amfast
-from amfast.remoting.redis_manager import STATE, UNAVAILABLE, WAKE_ALL, origin_of
+from amfast.remoting.redis_manager import MESSAGES, STATE, UNAVAILABLE, WAKE_ALL, origin_of
 
 __all__ = ["WakeListener", "ThreadListener", "AsyncListener", "HEALTH_INTERVAL"]
 
@@ -83,16 +83,22 @@ class WakeListener:
             return PING
         return None
 
-    def wake(self, data: bytes) -> None:
-        """One wake-up (the format is in ``redis_manager``)."""
+    @staticmethod
+    def parse(data: bytes) -> tuple:
+        """A wake-up (the format is in ``redis_manager``): origin (bytes), kind, topic, ids."""
         head, _, rest = data.partition(b"\n")
         origin, kind, length = head.split(b" ")
         size = int(length)
-        ids = rest[size + 1:].decode("utf-8", "surrogatepass").split("\n")
-        if kind.decode() == STATE:
+        return (origin, kind.decode(), rest[:size].decode("utf-8", "surrogatepass"),
+                rest[size + 1:].decode("utf-8", "surrogatepass").split("\n"))
+
+    def wake(self, data: bytes) -> None:
+        """One wake-up."""
+        origin, kind, topic, ids = self.parse(data)
+        if kind == STATE:
             self.view.state_changed(ids)
         else:
-            self.view.published(rest[:size].decode("utf-8", "surrogatepass"), ids)
+            self.view.published(topic, ids)
         if origin == self.origin:
             return  # this process woke its own waiters already
         if ids == [WAKE_ALL]:
@@ -193,10 +199,14 @@ class AsyncListener(WakeListener):
     """The listener as a task on the running event loop, on a ``redis.asyncio`` client."""
 
     def __init__(self, client: Any, channel: str, view: Any, notifier: Any,
-                 socket_timeout: float, close_client: Callable[[], Any] | None = None):
+                 socket_timeout: float, close_client: Callable[[], Any] | None = None,
+                 before_wake: Callable[[list], Awaitable[None]] | None = None):
         WakeListener.__init__(self, channel, view, notifier, socket_timeout)
         self.client = client
         self._close_client = close_client
+        #: Awaited with the ids of a wake-up for messages published by another process,
+        #: before their waiters here are woken.
+        self.before_wake = before_wake
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
 
@@ -255,7 +265,13 @@ class AsyncListener(WakeListener):
         await pubsub.subscribe(self.channel)
         self.begin()
         while True:
-            step = self.next_step(await pubsub.get_message(timeout=READ_TIMEOUT))
+            message = await pubsub.get_message(timeout=READ_TIMEOUT)
+            if message is not None and message["type"] in ("message", b"message") and \
+                    self.before_wake is not None:
+                origin, kind, _, ids = self.parse(message["data"])
+                if kind == MESSAGES and origin != self.origin and ids != [WAKE_ALL]:
+                    await self.before_wake(ids)
+            step = self.next_step(message)
             if step == PING:
                 await pubsub.ping(PING_DATA)
             elif step == RESTART:

@@ -35,7 +35,7 @@ import secrets
 import threading
 import time
 import weakref
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 import redis
 from redis.backoff import NoBackoff
@@ -43,7 +43,7 @@ from redis.retry import Retry
 
 from amfast.remoting.errors import ChannelError, StoreUnavailableError
 
-__all__ = ["RedisManager", "LocalView", "StoreUnavailableError", "DEFAULT_URL"]
+__all__ = ["RedisManager", "LocalView", "StoreUnavailableError", "DEFAULT_URL", "ScriptSteps"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 #: Names longer than this (bytes) appear in keys as a digest.
@@ -59,8 +59,16 @@ MESSAGES, STATE = "m", "s"
 STATE_CACHE_SECONDS = 1.0
 #: The state fields a process may remember (read at every wake-up of a stream).
 CACHED_FIELDS = ("connected", "authenticated", "flex_user", "small_messages")
+#: Remembered fields older than this (s) are read again with the wake-up's collection
+#: (``refresh_states_async``), before a stream finds them expired.
+REFRESH_AFTER = STATE_CACHE_SECONDS / 2
 #: Past this many connections remembered, a process forgets them all and starts again.
 MAX_REMEMBERED = 100000
+
+#: The Redis work of an operation, written once and run by ``RedisManager.drive`` (redis-py)
+#: or ``drive_async`` (``redis.asyncio``): it yields ``(script name, keys, args)`` and is
+#: sent what the script returned; its return value is the operation's.
+ScriptSteps = Generator[tuple, Any, Any]
 
 #: What "Redis cannot answer now" looks like in redis-py: the connection failed or timed
 #: out, a cluster has no master for the slot (failover), a replica refused a write, the
@@ -137,6 +145,13 @@ class LocalView:
                     self._states.clear()
                 self._states[connection_id] = (time.monotonic(), fields)
 
+    def needs_refresh(self, connection_id: str) -> bool:
+        """Whether the fields remembered for a connection are missing or getting old (while
+        listening: otherwise nothing is remembered)."""
+        entry = self._states.get(connection_id)
+        return self.listening and (entry is None or
+                                   time.monotonic() - entry[0] > REFRESH_AFTER)
+
     def state_changed(self, connection_ids: list) -> None:
         with self._lock:
             self._version += 1
@@ -147,16 +162,20 @@ class LocalView:
 
     # -- the topics of a connection --------------------------------------------------
 
-    def topics(self, connection_id: str) -> set | None:
+    def topics(self, connection_id: str, max_age: float) -> set | None:
+        """The connection's topics, if they were read from Redis at most ``max_age``
+        seconds ago (reading them renews their expiry there)."""
         found = self._topics.get(connection_id)
-        return None if found is None or not self.listening else set(found)
+        if found is None or not self.listening or time.monotonic() - found[0] > max_age:
+            return None
+        return set(found[1])
 
     def remember_topics(self, mark: int | None, connection_id: str, topics: set) -> None:
         with self._lock:
             if mark is not None and mark == self._version:
                 if len(self._topics) >= MAX_REMEMBERED:
                     self._topics.clear()
-                self._topics[connection_id] = set(topics)
+                self._topics[connection_id] = (time.monotonic(), set(topics))
 
     def published(self, topic: str, connection_ids: list) -> None:
         """Messages were published to ``topic`` for these subscribers: they subscribe to it
@@ -164,7 +183,7 @@ class LocalView:
         with self._lock:
             targets = self._topics.values() if connection_ids == [WAKE_ALL] else \
                 filter(None, map(self._topics.get, connection_ids))
-            for topics in targets:
+            for _, topics in targets:
                 topics.add(topic)
 
     def forget_topic(self, connection_id: str, topic: str | None = None) -> None:
@@ -174,12 +193,21 @@ class LocalView:
             if topic is None:
                 self._topics.pop(connection_id, None)
             elif connection_id in self._topics:
-                self._topics[connection_id].discard(topic)
+                self._topics[connection_id][1].discard(topic)
 
     def joined_topic(self, connection_id: str, topic: str) -> None:
         with self._lock:
             if connection_id in self._topics:
-                self._topics[connection_id].add(topic)
+                self._topics[connection_id][1].add(topic)
+
+
+def _advance(steps: ScriptSteps, value: Any) -> tuple:
+    """Send ``value`` into ``steps``: ``(False, the script call they ask for)``, or
+    ``(True, what they returned)``."""
+    try:
+        return False, steps.send(value)
+    except StopIteration as stop:
+        return True, stop.value
 
 
 _views: dict = {}
@@ -267,6 +295,51 @@ class RedisManager:
     def run(self, script: Any, keys: list, args: list) -> Any:
         with self.unavailable():
             return script(keys=keys, args=args)
+
+    def drive(self, steps: ScriptSteps, scripts: dict) -> Any:
+        """Run ``steps`` with ``scripts`` (name: a redis-py script)."""
+        with contextlib.closing(steps):
+            done, step = _advance(steps, None)
+            while not done:
+                done, step = _advance(steps, self.run(scripts[step[0]], *step[1:]))
+            return step
+
+    async def drive_async(self, steps: ScriptSteps, scripts: dict) -> Any:
+        """``drive`` on an event loop (name: a ``redis.asyncio`` script)."""
+        with contextlib.closing(steps):
+            done, step = _advance(steps, None)
+            while not done:
+                name, keys, args = step
+                with self.unavailable():
+                    value = await scripts[name](keys=keys, args=args)
+                done, step = _advance(steps, value)
+            return step
+
+    def remember_fields(self, mark: int | None, connection_id: str, found: list
+                        ) -> dict | None:
+        """A connection's ``CACHED_FIELDS`` as HMGET read them, remembered (``mark``: see
+        ``LocalView``); None when the connection is gone."""
+        if all(value is None for value in found):
+            return None  # gone: nothing to remember
+        fields = dict(zip(CACHED_FIELDS, map(loads, found)))
+        self.view.remember_state(mark, connection_id, fields)
+        return fields
+
+    async def refresh_states_async(self, client: Any, connection_ids: list) -> None:
+        """Read again, in one round trip on ``client`` (``redis.asyncio``), the remembered
+        fields of these connections that are missing or getting old: the streams a
+        wake-up reaches then check their state without a round trip each on the loop."""
+        stale = [i for i in connection_ids if self.view.needs_refresh(i)]
+        if not stale:
+            return
+        mark = self.view.mark()
+        pipe = client.pipeline(transaction=False)
+        for connection_id in stale:
+            pipe.hmget(self.connection_key(connection_id), CACHED_FIELDS)
+        with self.unavailable():
+            found = await pipe.execute()
+        for connection_id, values in zip(stale, found):
+            self.remember_fields(mark, connection_id, values)
 
     def publish_state_change(self, origin: str, connection_ids: list) -> None:
         """Tell every process listening that these connections' state changed: they forget

@@ -18,20 +18,25 @@ Redis every ``poll_interval`` as with memcache.
 
 Polls made at once in one process (a publish woke a hundred streams) are collected
 together: one script per topic moves the cursors of all their connections and
-returns the messages once.  While the listener is subscribed, a connection's topics
-are remembered (``redis_manager.LocalView``): a subscription made through another
-process is learned from the first wake-up of its topic that names the connection,
-which comes before any message the subscription may receive.
+returns the messages once (``Batches`` in threads; ``LoopBatches`` on the event
+loop of ``startAsync``, over its ``redis.asyncio`` client).  While the listener is
+subscribed, a connection's topics are remembered (``redis_manager.LocalView``): a
+subscription made through another process is learned from the first wake-up of
+its topic that names the connection, which comes before any message the
+subscription may receive.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
+from amfast.remoting.errors import StoreUnavailableError
 from amfast.remoting.redis_listener import AsyncListener, ThreadListener
 from amfast.remoting.redis_manager import (MESSAGES, WAKE_ALL, WAKE_IDS_MAX, RedisManager,
-                                           dumps, loads, origin_of)
+                                           ScriptSteps, dumps, loads, origin_of)
 from amfast.remoting.subscription_manager import ANY, Subscription, SubscriptionManager
 
 __all__ = ["RedisSubscriptionManager"]
@@ -211,6 +216,49 @@ class Batches:
             following.done.set()
 
 
+class LoopBatches:
+    """``Batches`` on an event loop: the calls made in one turn of the loop (a wake-up
+    reached many streams) are answered by one ``run_batch`` coroutine."""
+
+    def __init__(self, run_batch: Callable[[list], Awaitable[dict]], empty: Callable[[], Any]):
+        self._run_batch = run_batch
+        self._empty = empty
+        self.loop = asyncio.get_running_loop()
+        self._queue: list = []
+        self._running: set = set()
+
+    async def call(self, key: Any) -> Any:
+        future = self.loop.create_future()
+        self._queue.append((key, future))
+        if len(self._queue) == 1:
+            # After the callbacks already due: the other streams woken now ask first.
+            self.loop.call_soon(self._start)
+        return await future
+
+    def _start(self) -> None:
+        batch, self._queue = self._queue, []
+        task = self.loop.create_task(self._run(batch))
+        self._running.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list) -> None:
+        keys = list(dict.fromkeys(key for key, _ in batch))
+        try:
+            results = await self._run_batch(keys)
+        except Exception as exc:
+            results, error = {}, exc
+        else:
+            error = None
+        for key, future in batch:
+            if future.done():  # its stream was cancelled meanwhile
+                continue
+            if error is not None:
+                future.set_exception(error)
+                continue
+            value = results.pop(key, None)
+            future.set_result(self._empty() if value is None else value)
+
+
 class _Request:
     __slots__ = ("key", "value", "error", "lead", "done")
 
@@ -224,6 +272,13 @@ class _Request:
         if self.error is not None:
             raise self.error
         return self.value
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a thread without an event loop (WSGI)
+        return None
 
 
 def unexpired(entries: list, now: float) -> list:
@@ -240,10 +295,10 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
     """Subscriptions and messages in Redis (default ``redis://127.0.0.1:6379/0``); every
     argument but AmFast's first two by name.
 
-    ``async_client``: a ``redis.asyncio`` client for the listener under an ASGI lifespan,
-    when ``client`` is given (with ``url``, one is made from it; without either, the
-    listener runs in a thread).  ``subscription_ttl`` (ms): how long a subscription lives
-    after its connection last polled.
+    ``async_client``: a ``redis.asyncio`` client for the listener and the streams'
+    collections under an ASGI lifespan, when ``client`` is given (with ``url``, one is
+    made from it; without either, the listener runs in a thread).  ``subscription_ttl``
+    (ms): how long a subscription lives after its connection last polled.
     """
 
     def __init__(self, secure: bool = False, ttl: int = 30000, *, url: str | None = None,
@@ -260,10 +315,12 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         self._persist = self.script(PERSIST)
         self._subscribe = self.script(SUBSCRIBE)
         self._unsubscribe = self.script(UNSUBSCRIBE)
-        self._claim = self.script(CLAIM)
-        self._topics = self.script(TOPICS)
         self._clean = self.script(CLEAN)
+        #: The scripts that collecting runs, by the names its steps give (``drive``).
+        self._scripts = {"claim": self.script(CLAIM), "topics": self.script(TOPICS)}
         self._collects = Batches(self._collect_batch, list)
+        #: Collections on the event loop the listener runs on (``startAsync``).
+        self._async_collects: LoopBatches | None = None
         self._parsed: dict = {}
 
     @property
@@ -300,17 +357,38 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
             return
         SubscriptionManager.start(self, notifier)
         self.origin = origin_of(notifier)
+        collects = before_wake = None
+        if hasattr(client, "register_script"):
+            scripts = {name: client.register_script(script.script)
+                       for name, script in self._scripts.items()}
+            # Batches still running when the manager stops finish on what they began with.
+            collects = LoopBatches(
+                functools.partial(self._collect_batch_async, client, scripts), list)
+            before_wake = functools.partial(self._refresh_waiting, client)
+        self._async_collects = collects
         self.listener = AsyncListener(client, self.wake_channel, self.view, notifier,
-                                      self.socket_timeout, close)
+                                      self.socket_timeout, close, before_wake)
         self.listener.start()
+
+    async def _refresh_waiting(self, client: Any, connection_ids: list) -> None:
+        """Before a wake-up reaches the streams of this process: the states they check
+        first that are missing or getting old, read in one round trip (else each stream
+        would read its own, one after the other on the loop, when messages are rare)."""
+        try:
+            await self.refresh_states_async(
+                client, [i for i in connection_ids if self.notifier.listened(i)])
+        except StoreUnavailableError:
+            pass  # the streams read their states themselves, and fail properly
 
     def stop(self) -> None:
         listener, self.listener = self.listener, None
+        self._async_collects = None
         if listener is not None:
             listener.stop_soon()
 
     async def stopAsync(self) -> None:
         listener, self.listener = self.listener, None
+        self._async_collects = None
         if isinstance(listener, AsyncListener):
             await listener.stop()
         elif listener is not None:
@@ -387,16 +465,21 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
                 self.redis.sadd(topics_key, topic)
 
     def _connection_topics(self, connection_id: str) -> list:
-        return [t.decode("utf-8", "surrogatepass") for t in self.run(
-            self._topics, [self.connection_key(connection_id, "topics")],
-            [self.subscription_ttl])]
+        return self.drive(self._topics_steps(connection_id), self._scripts)
 
-    def _remembered_topics(self, connection_id: str) -> set:
-        """The connection's topics, as this process remembers them or from Redis."""
-        topics = self.view.topics(connection_id)
+    def _topics_steps(self, connection_id: str) -> ScriptSteps:
+        found = yield "topics", [self.connection_key(connection_id, "topics")], [
+            self.subscription_ttl]
+        return [t.decode("utf-8", "surrogatepass") for t in found]
+
+    def _remembered_topics(self, connection_id: str) -> ScriptSteps:
+        """The connection's topics, as this process remembers them or from Redis (read
+        again, which renews their expiry, every quarter of ``subscription_ttl``: the
+        processes that do not remember them find them there)."""
+        topics = self.view.topics(connection_id, self.subscription_ttl / 4000)
         if topics is None:
             mark = self.view.mark()
-            topics = set(self._connection_topics(connection_id))
+            topics = set((yield from self._topics_steps(connection_id)))
             self.view.remember_topics(mark, connection_id, topics)
         return topics
 
@@ -439,17 +522,43 @@ class RedisSubscriptionManager(RedisManager, SubscriptionManager):
         """Collected with the polls of this process made at the same time (``Batches``)."""
         return self._collects.call(connection_id)
 
+    def asyncCollector(self) -> Callable[[str], Awaitable[list]] | None:
+        """On the loop ``startAsync`` ran on, with its ``redis.asyncio`` client: the streams
+        a wake-up reaches in one turn of the loop are collected together (``LoopBatches``),
+        without a worker thread."""
+        collects = self._async_collects
+        if collects is None or collects.loop is not _running_loop():
+            return None
+        return collects.call
+
     def _collect_batch(self, connection_ids: list) -> dict:
+        return self.drive(self._collect_steps(connection_ids), self._scripts)
+
+    async def _collect_batch_async(self, client: Any, scripts: dict, connection_ids: list
+                                   ) -> dict:
+        """On ``client`` (``redis.asyncio``) with its ``scripts``; the states of the
+        connections, which their streams check at each wake-up, are read meanwhile."""
+        # A failed refresh loses nothing (the streams read the states themselves); the
+        # messages claimed are returned whatever it did.
+        found, _ = await asyncio.gather(
+            self.drive_async(self._collect_steps(connection_ids), scripts),
+            self.refresh_states_async(client, connection_ids), return_exceptions=True)
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+    def _collect_steps(self, connection_ids: list) -> ScriptSteps:
         """``{connection id: [(client_id, message)...]}``: one claim per topic for all."""
         found: dict = {connection_id: [] for connection_id in connection_ids}
         by_topic: dict = {}
         for connection_id in connection_ids:
-            for topic in sorted(self._remembered_topics(connection_id)):
+            topics = yield from self._remembered_topics(connection_id)
+            for topic in sorted(topics):
                 by_topic.setdefault(topic, []).append(connection_id)
         now = self.now()
         for topic, ids in by_topic.items():
-            entries, cursors = self.run(self._claim, [self.topic_key(topic, "log")] + [
-                self._cursor_key(topic, i) for i in ids], [self.subscription_ttl])
+            entries, cursors = yield "claim", [self.topic_key(topic, "log")] + [
+                self._cursor_key(topic, i) for i in ids], [self.subscription_ttl]
             messages = unexpired(entries, now) if entries else []
             for connection_id, pairs in zip(ids, cursors):
                 if not pairs:

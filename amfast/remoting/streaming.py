@@ -134,6 +134,9 @@ class StreamingHttpChannel(HttpChannel):
         def collect() -> list:
             return subscriptions.collectMessages(connection.id)
 
+        collector = subscriptions.asyncCollector()
+        collect_async = None if collector is None else (lambda: collector(connection.id))
+
         yield self.frame(AcknowledgeMessage(body=connection.id,
                                             correlationId=self.OPEN_COMMAND)) + KICKSTART
         last_write = last_message = last_touch = time.monotonic()
@@ -144,7 +147,7 @@ class StreamingHttpChannel(HttpChannel):
                 if idle:
                     deadline = min(deadline, last_message + idle)
                 pushed = yield from wait_for_messages(collect, deadline, recheck, streaming,
-                                                      wait_first)
+                                                      wait_first, collect_async)
                 wait_first = True
                 now = time.monotonic()
                 if now - last_touch >= touch_every:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from amfast.remoting.errors import NotConnectedError
 from amfast.remoting.flex_messages import AsyncMessage
@@ -182,6 +182,12 @@ class SubscriptionManager:
     def collectMessages(self, connection_id: str) -> list:
         """``(client_id, message)`` pairs due to the connection; advances its cursors."""
         raise NotImplementedError
+
+    def asyncCollector(self) -> Callable[[str], Awaitable[list]] | None:
+        """``collectMessages`` as a coroutine function, when the store has a client of its
+        own on the running event loop (``startAsync`` made it); None otherwise, and the
+        loop runs ``collectMessages`` in a worker thread."""
+        return None
 
     def iterSubscribers(self, topic: str, sub_topic: str | None = None) -> Iterator[str]:
         """Ids of the connections subscribed to ``topic`` (and ``sub_topic``)."""

@@ -6,7 +6,8 @@ it yields what it needs and the transport's driver provides it.
 * a ``float``: wait that many seconds, or less if a notification comes;
 * ``bytes``: write them to the client (streams);
 * a ``Call``: run a function that may block on a store (the ASGI driver runs it
-  in a worker thread when the store does network I/O); its value is sent back;
+  in a worker thread when the store does network I/O, or awaits the call's
+  coroutine form when the store offers one); its value is sent back;
 * an awaitable (a coroutine target's result): its value, or its exception, is
   sent back into the generator.
 
@@ -40,17 +41,24 @@ class Stopping(Exception):
 
 
 class Call:
-    """An effect: call ``func(*args)``, which may block on a store."""
+    """An effect: call ``func(*args)``, which may block on a store.
 
-    __slots__ = ("func", "args")
+    ``coro``: the same call as a coroutine function, which an event loop driver awaits
+    instead (a store with a client of its own on that loop); threads call ``func``.
+    """
 
-    def __init__(self, func: Callable, *args: Any):
+    __slots__ = ("func", "args", "coro")
+
+    def __init__(self, func: Callable, *args: Any,
+                 coro: Callable[..., Awaitable[Any]] | None = None):
         self.func = func
         self.args = args
+        self.coro = coro
 
 
 def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: float,
-                      waiting: Callable[[], bool], wait_first: bool = False) -> Steps:
+                      waiting: Callable[[], bool], wait_first: bool = False,
+                      collect_async: Callable[[], Awaitable[list]] | None = None) -> Steps:
     """Collect until messages come or ``deadline`` (``time.monotonic()``) passes, while
     ``waiting()`` holds (checked before each collection); returns the messages (maybe
     none).
@@ -59,6 +67,7 @@ def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: flo
     seconds (where publishes made by other processes wake nobody here, the store
     must be looked at again that often).  ``wait_first`` skips the first collection
     (the caller just collected, and its waiter was registered before that).
+    ``collect_async``: ``collect`` as a coroutine function, for event loop drivers.
     """
     if wait_first:
         remaining = deadline - time.monotonic()
@@ -67,7 +76,7 @@ def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: flo
     while True:
         if not waiting():
             return []
-        messages = yield Call(collect)
+        messages = yield Call(collect, coro=collect_async)
         remaining = deadline - time.monotonic()
         if messages or remaining <= 0:
             return messages
@@ -129,7 +138,7 @@ async def run_async(steps: Steps, waiter: Any,
                     call: Callable[..., Awaitable[Any]] = _call_here) -> Any:
     """Drive ``steps`` on the running event loop: ``await waiter.wait(seconds)``
     suspends, ``await write(raw)`` sends, ``await call(func, *args)`` runs a Call
-    (by default right here).
+    (by default right here) unless it has a coroutine form, which is awaited.
 
     When ``waiter.stopped`` is set (``AsyncWaiter.stop``), or the task is cancelled
     (a server giving up on the request), ``Stopping`` is thrown into the steps at their
@@ -157,7 +166,10 @@ async def run_async(steps: Steps, waiter: Any,
                 elif isinstance(effect, bytes):
                     await write(effect)
                 elif isinstance(effect, Call):
-                    value = await call(effect.func, *effect.args)
+                    if effect.coro is not None:
+                        value = await effect.coro(*effect.args)
+                    else:
+                        value = await call(effect.func, *effect.args)
                 else:
                     value = await effect
             except asyncio.CancelledError:

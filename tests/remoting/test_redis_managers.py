@@ -13,6 +13,7 @@ is bounded.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any, Callable
@@ -25,7 +26,7 @@ from amfast.remoting.channel import ChannelSet  # noqa: E402
 from amfast.remoting.client import RemotingService  # noqa: E402
 from amfast.remoting.errors import ChannelError, StoreUnavailableError  # noqa: E402
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
-from amfast.remoting.notifier import CallbackWaiter, ThreadWaiter  # noqa: E402
+from amfast.remoting.notifier import AsyncWaiter, CallbackWaiter, ThreadWaiter  # noqa: E402
 from amfast.remoting.redis_connection_manager import (CLEAN_MARGIN_MS,  # noqa: E402
                                                       RedisConnectionManager)
 from amfast.remoting.redis_listener import AsyncListener, ThreadListener  # noqa: E402
@@ -163,6 +164,29 @@ def test_a_subscriber_that_comes_back_within_the_ttl_gets_what_it_missed_once_in
     assert a.subscription_manager.pollConnection(connection) == []
 
 
+def test_a_connection_served_by_one_listening_process_keeps_its_topics_for_the_others(
+        processes, redis_server):
+    """A listening process remembers a connection's topics; it still renews their expiry
+    in Redis, so another process that serves the connection later finds them."""
+    a = processes(subscription_ttl=600)
+    # A client of its own: b remembers nothing of what a does (another process).
+    b = processes(client=redis.Redis.from_url(redis_server.url), subscription_ttl=600)
+    a.start()
+    assert wait_until(lambda: listening(a))
+    connection = a.getChannel("amf").connect()
+    a.subscription_manager.subscribe(connection.id, "C1", "chat")
+    deadline = time.monotonic() + 1.5  # well past the subscriptions' lifetime
+    sent = 0
+    while time.monotonic() < deadline:
+        a.publishMessage(message(sent))
+        assert [m.body for m in a.subscription_manager.pollConnection(connection)] == [sent]
+        sent += 1
+        time.sleep(0.05)
+    b.publishMessage(message("through b"))
+    back = b.getConnection(connection.id)
+    assert [m.body for m in b.subscription_manager.pollConnection(back)] == ["through b"]
+
+
 def test_a_topic_name_of_any_length_or_content(processes):
     channel_set = processes()
     sm = channel_set.subscription_manager
@@ -201,6 +225,72 @@ def test_a_publish_through_one_process_wakes_a_waiter_of_another_at_once(process
     assert len(woken) == 2, woken
     a.stop()
     assert a.subscription_manager.listener is None and a.subscription_manager.recheck
+
+
+async def start_on_this_loop(channel_set: ChannelSet) -> None:
+    """Its subscription manager started on the running loop (an ASGI lifespan), once the
+    listener is subscribed."""
+    await channel_set.subscription_manager.startAsync(channel_set.notifier)
+    for _ in range(500):
+        if listening(channel_set):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the listener did not subscribe")
+
+
+def collect_on_a_loop(publisher: ChannelSet, subscriber: ChannelSet, topics: tuple,
+                      count: int = 20) -> None:
+    """``count`` connections of ``subscriber`` subscribe to ``topics``; with its manager
+    started on an event loop, one message is published to each topic through
+    ``publisher`` and the connections are collected at once: one batch for all, each
+    gets every message once, and their states are remembered (read with the batch)."""
+    manager = subscriber.subscription_manager
+    ids = [subscriber.getChannel("amf").connect().id for _ in range(count)]
+    for connection_id in ids:
+        for topic in topics:
+            manager.subscribe(connection_id, "consumer", topic)
+    batches: list = []
+
+    async def scenario() -> list:
+        await start_on_this_loop(subscriber)
+        try:
+            manager.view.state_changed(["*"])  # nothing remembered yet
+            collector = manager.asyncCollector()
+            assert collector is not None
+            # Threads (WSGI) have no loop: they collect with redis-py.
+            assert await asyncio.to_thread(manager.asyncCollector) is None
+            collects = manager._async_collects
+            run_batch = collects._run_batch
+
+            async def counted(keys: list) -> dict:
+                batches.append(list(keys))
+                return await run_batch(keys)
+
+            collects._run_batch = counted
+            for topic in topics:
+                publisher.subscription_manager.publishMessage(message(topic, topic))
+            results = await asyncio.wait_for(
+                asyncio.gather(*(collector(i) for i in ids)), TIMEOUT)
+            assert all(manager.view.state(i) == {
+                "connected": True, "authenticated": False, "flex_user": None,
+                "small_messages": False} for i in ids), manager.view.state(ids[0])
+            again = await asyncio.wait_for(collector(ids[0]), TIMEOUT)
+            return results + [again]
+        finally:
+            await manager.stopAsync()
+
+    *results, again = asyncio.run(scenario())
+    assert batches == [ids, ids[:1]]
+    assert [sorted((c, m.body) for c, m in found) for found in results] == \
+        [[("consumer", topic) for topic in sorted(topics)]] * len(ids)
+    assert again == []
+    assert manager.asyncCollector() is None  # stopped
+
+
+def test_on_an_event_loop_the_streams_a_wake_up_reaches_are_collected_in_one_claim(
+        processes):
+    """... and the states they check at their next wake-up are read meanwhile."""
+    collect_on_a_loop(processes(), processes(), ("news",))
 
 
 def test_a_disconnect_through_one_process_wakes_the_waiters_of_another(processes):
@@ -384,6 +474,60 @@ def test_wake_ups_and_polls_through_a_redis_cluster(redis_cluster, mc_prefix):
         b.disconnect(b.getConnection(connections[0].id))
         assert sorted(b.subscription_manager.iterSubscribers("news")) == sorted(
             c.id for c in connections[1:])
+    finally:
+        for channel_set in made:
+            channel_set.stop()
+            channel_set.subscription_manager.reset()
+            channel_set.connection_manager.reset()
+
+
+def test_on_an_event_loop_a_wake_up_reads_the_states_of_the_waiting_connections_first(
+        processes, redis_server):
+    """The streams it wakes check their states at once: they find them remembered."""
+    subscriber = processes()
+    publisher = processes(client=redis.Redis.from_url(redis_server.url))  # another process
+    manager = subscriber.subscription_manager
+    waiting, idle = (subscriber.getChannel("amf").connect() for _ in range(2))
+    for connection in (waiting, idle):
+        manager.subscribe(connection.id, "consumer", "news")
+
+    async def scenario() -> tuple:
+        await start_on_this_loop(subscriber)
+        try:
+            waiter = AsyncWaiter()
+            with subscriber.notifier.listening([waiting.id], waiter):
+                manager.view.state_changed(["*"])  # nothing remembered
+                publisher.publishMessage(message("hello", "news"))
+                await waiter.wait(TIMEOUT)
+                return manager.view.state(waiting.id), manager.view.state(idle.id)
+        finally:
+            await manager.stopAsync()
+
+    woken, not_waiting = asyncio.run(scenario())
+    assert woken == {"connected": True, "authenticated": False, "flex_user": None,
+                     "small_messages": False}
+    assert not_waiting is None  # nobody waits for it here: not read
+
+
+def test_on_an_event_loop_through_a_redis_cluster(redis_cluster, mc_prefix):
+    """The loop's collections on ``redis.asyncio``'s Cluster client: a claim per topic
+    (each topic's keys in their own slot), the states in a pipeline across slots."""
+    import redis.asyncio.cluster
+    from redis.cluster import RedisCluster
+
+    made = []
+    for _ in range(2):
+        client = RedisCluster.from_url(redis_cluster.url, socket_timeout=1.0)
+        async_client = redis.asyncio.cluster.RedisCluster.from_url(redis_cluster.url,
+                                                                   socket_timeout=1.0)
+        channel_set = ChannelSet(
+            connection_manager=RedisConnectionManager(client=client, key_prefix=mc_prefix),
+            subscription_manager=RedisSubscriptionManager(
+                client=client, async_client=async_client, key_prefix=mc_prefix))
+        channel_set.mapChannel(WsgiChannel("amf"))
+        made.append(channel_set)
+    try:
+        collect_on_a_loop(*made, ("news", "sport", "weather"), count=6)
     finally:
         for channel_set in made:
             channel_set.stop()

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from amfast.remoting.notifier import AsyncWaiter, Notifier, ThreadWaiter
-from amfast.remoting.waiting import Stopping, iterate, run, run_async, wait_for_messages
+from amfast.remoting.waiting import Call, Stopping, iterate, run, run_async, wait_for_messages
 
 
 class Box:
@@ -114,6 +114,28 @@ def test_run_async_sends_writes_and_awaits():
         return await run_async(writer_steps(), AsyncWaiter(), write)
 
     assert asyncio.run(main()) == "done" and written == [b"one", b"awaited"]
+
+
+def test_a_call_with_a_coroutine_form_is_awaited_on_a_loop_and_called_in_a_thread():
+    made = []
+
+    def steps():
+        return (yield Call(lambda n: made.append(("thread", n)) or n, 1,
+                           coro=lambda n: _recorded(made, n)))
+
+    async def refused(func, *args):
+        raise AssertionError("a Call with a coroutine form needs no worker thread")
+
+    async def main():
+        return await run_async(steps(), AsyncWaiter(), call=refused)
+
+    assert asyncio.run(main()) == 1 and run(steps(), ThreadWaiter()) == 1
+    assert made == [("loop", 1), ("thread", 1)]
+
+
+async def _recorded(made: list, n: int) -> int:
+    made.append(("loop", n))
+    return n
 
 
 def test_an_awaitable_that_fails_is_thrown_into_the_steps():
