@@ -237,6 +237,9 @@ class ClassDefMapper:
         if not isinstance(class_def, ClassDef):
             raise ClassDefError(f"not a ClassDef: {class_def!r}")
         with self._lock:
+            replaced = self._by_class.get(class_def.class_)
+            if replaced is not None and self._by_alias.get(replaced.alias) is replaced:
+                del self._by_alias[replaced.alias]
             self._by_class[class_def.class_] = class_def
             if not isinstance(class_def, SequenceClassDef):
                 self._by_alias[class_def.alias] = class_def

@@ -228,13 +228,20 @@ def map_models(class_def_mapper: ClassDefMapper, app_label: str,
 
     ``aliases`` gives a model's alias: a mapping or a function of the model (None: the
     default, ``module.ClassName``).  ``options`` go to every ``DjangoClassDef``
-    (``exclude`` names are skipped where a model lacks them).  Returns the new ClassDefs.
+    (``exclude`` names are skipped where a model lacks them).  The models of other apps
+    that these relate to (a ``User`` as an author) get a ``DjangoClassDef`` with the default
+    options when they have none yet: unmapped, a model instance would go out as an
+    anonymous object with every loaded field (a password hash too).  Returns the new
+    ClassDefs.
     """
     alias_of = alias_function(aliases)
-    class_defs = []
-    for model in apps.get_app_config(app_label).get_models():
-        class_def = DjangoClassDef(model, alias_of(model), **options)
+    models = list(apps.get_app_config(app_label).get_models())
+    class_defs = [DjangoClassDef(model, alias_of(model), **options) for model in models]
+    related = {field.related_model for model in models for field in model._meta.get_fields()
+               if field.is_relation and isinstance(field.related_model, type)}
+    class_defs += [DjangoClassDef(model, alias_of(model)) for model in related
+                   if model not in models and class_def_mapper.getClassDefByClass(model) is None]
+    for class_def in class_defs:
         class_def_mapper.mapClass(class_def)
-        class_defs.append(class_def)
     map_querysets(class_def_mapper)
     return class_defs

@@ -24,6 +24,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from webob import Request
 
@@ -32,8 +33,17 @@ from amfast.remoting.channel import HttpAnswer
 from amfast.remoting.dispatch import PendingReply
 from amfast.remoting.wsgi_channel import StreamingWsgiChannel, WsgiApp, WsgiChannel
 
-__all__ = ["DjangoChannel", "StreamingDjangoChannel", "django_request", "current_request"]
+__all__ = ["DjangoChannel", "StreamingDjangoChannel", "django_request", "current_request",
+           "session_user"]
 
+#: The Content-Type of AMF requests.  A browser sends it to another site, with that site's
+#: cookies, only after a CORS preflight: a request carrying it comes from the site's own
+#: client, not from a page forging a "simple" cross-site POST (the views are CSRF-exempt).
+AMF_CONTENT_TYPE = "application/x-amf"
+
+#: The answer to a stream open under Django's ASGI handler.
+STREAM_UNDER_ASGI = (b"Streaming through a Django view needs Django's WSGI handler; under ASGI, "
+                     b"mount the ASGI channel set in front of Django (docs/django.md).")
 #: Where the Django request rides in the WSGI environ handed to the WSGI channel.
 _ENVIRON_KEY = "amfast.django_request"
 #: The Django request being dispatched, for code that is not given the packet
@@ -50,6 +60,16 @@ def django_request(packet: Packet) -> HttpRequest | None:
     """The Django ``HttpRequest`` a packet came in with (None outside a Django channel)."""
     request = packet.context.request if packet.context is not None else None
     return request if isinstance(request, HttpRequest) else None
+
+
+def session_user(request: HttpRequest | None) -> Any:
+    """The user logged in to the Django session of ``request``, or None.  The session counts
+    only on an AMF request (``AMF_CONTENT_TYPE``), so that another site cannot call secure
+    targets with a visitor's session cookie."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return user if request.content_type == AMF_CONTENT_TYPE else None
 
 
 def _environ(request: HttpRequest) -> dict:
@@ -79,6 +99,11 @@ def _django_response(app: WsgiApp, environ: dict) -> HttpResponseBase:
     if isinstance(body, list):
         return HttpResponse(b"".join(body), status=code, content_type=content_type,
                             headers=others)
+    if isinstance(environ[_ENVIRON_KEY], ASGIRequest):
+        # Django's ASGI handler reads a sync iterator to its end before it sends a byte: the
+        # stream would never arrive and its frames would pile up.
+        body.close()
+        return HttpResponse(STREAM_UNDER_ASGI, status=501, content_type="text/plain")
     # A stream: Django calls its close() when the server closes the response.
     return StreamingHttpResponse(body, status=code, content_type=content_type,
                                  headers=others)
@@ -106,8 +131,7 @@ class DjangoChannel(WsgiChannel):
     def dispatch(self, packet: Packet, request: Any = None) -> Packet | PendingReply:
         if isinstance(request, HttpRequest):
             packet._django_request = request  # AmFast's name
-            user = getattr(request, "user", None)
-            if user is not None and user.is_authenticated:
+            if session_user(request) is not None:
                 # Logged in to the Django session (the admin, a login page): a secure
                 # target needs no second login.
                 packet._authenticated = True

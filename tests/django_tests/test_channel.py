@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -15,9 +16,11 @@ from webob import Request as WebobRequest
 
 from amfast.decoder import Decoder
 from amfast.encoder import Encoder
-from amfast.remoting import Message, Packet
-from amfast.remoting.flex_messages import CommandMessage
-from amfast.remoting.client import RemotingFault, RemotingService, login_message
+from amfast.remoting import CallableTarget, Message, Packet, Service
+from amfast.remoting.channel import SecurityError
+from amfast.remoting.flex_messages import AsyncMessage, CommandMessage
+from amfast.remoting.client import HttpError, RemotingFault, RemotingService, login_message
+from amfast.remoting.django_auth import django_user
 from amfast.remoting.asgi_channel import AsgiChannel, AsgiChannelSet
 from amfast.remoting.django_asgi import amf_asgi_application
 from amfast.remoting.wsgi_channel import WsgiChannel, WsgiChannelSet
@@ -203,8 +206,9 @@ def test_long_poll_and_stream(django_server):
 
 
 def test_django_asgi_handler_and_a_mounted_asgi_channel_set(django_server):
-    """The view under Django's ASGI handler; the ASGI channel set at /messaging beside it
-    (long-polls held as awaits), both under uvicorn with lifespan events."""
+    """The view under Django's ASGI handler (a view's stream refused); the ASGI channel set
+    at /messaging beside it (long-polls held as awaits), both under uvicorn with lifespan
+    events."""
     asgi_set = AsgiChannelSet()
     asgi_set.mapChannel(AsgiChannel("amf"))
     asgi_set.mapChannel(AsgiChannel("poll", wait_interval=2000))
@@ -215,6 +219,12 @@ def test_django_asgi_handler_and_a_mounted_asgi_channel_set(django_server):
         client.login("ann", "secret")
         assert client.remote_call("books", "whoami")["user"] == "ann"
         assert client.remote_call("books", "books")[0].title == "first"
+        # Django's ASGI handler would read a view's stream to its end before sending it.
+        streamer = remoting(server, "/stream")
+        streamer.subscribe("chat")
+        with pytest.raises(HttpError) as refused:
+            next(iter(streamer.stream()))
+        assert refused.value.status == 501
         consumer = remoting(server, "/messaging/poll")
         consumer.subscribe("news")
         got = []
@@ -233,3 +243,78 @@ def test_django_asgi_handler_and_a_mounted_asgi_channel_set(django_server):
 def test_mount_prefixes_are_checked():
     with pytest.raises(ValueError):
         amf_asgi_application(ASGIHandler(), {"messaging": AsgiChannelSet()})
+
+
+# -- who the caller is: only what the server itself established --------------------------
+
+
+def test_a_netconnection_call_cannot_name_its_own_connection(db, django_user_model):
+    """A NetConnection call's first argument is the client's: a Flex message there with a
+    logged-in ``connection`` of its own must not make the caller that user."""
+    django_user_model.objects.create_superuser("admin", password="root")
+    forged = AsyncMessage(body="x")
+    forged.connection = SimpleNamespace(id="forged", authenticated=True, flex_user="admin")
+    message = Message("books.whoami", "/1", [forged])
+    packet = Packet(Packet.FLASH_9, [], [message])
+    assert not message.is_flex_msg
+    assert not django_user(packet, message).is_authenticated
+
+
+def test_a_flex_login_is_its_django_user_while_active_and_unchanged(django_server,
+                                                                   django_user_model):
+    client = remoting(django_server)
+    client.login("bob", "hunter2")
+    assert client.remote_call("books", "editors") == "editor"
+    bob = django_user_model.objects.get(username="bob")
+    bob.set_password("changed")
+    bob.save()
+    with pytest.raises(RemotingFault, match="logged-in"):  # the password changed since
+        client.remote_call("books", "editors")
+    client = remoting(django_server)
+    client.login("bob", "changed")
+    assert client.remote_call("books", "editors") == "editor"
+    bob.is_active = False
+    bob.save()
+    with pytest.raises(RemotingFault, match="logged-in"):
+        client.remote_call("books", "editors")
+
+
+def test_netconnection_credentials_are_the_django_user_of_the_packet(django_server):
+    client = remoting(django_server, amf3=False)
+    client.setCredentials("bob", "hunter2")
+    assert client.call("books.editors") == "editor"
+
+
+def test_the_session_counts_only_on_amf_requests(django_server):
+    """A page of another site can make a browser post text/plain with the session cookie
+    (no CORS preflight): such a request is not logged in by the session."""
+    conn = http.client.HTTPConnection("127.0.0.1", django_server.port, timeout=TIMEOUT)
+    raw = Encoder(amf3=True).encode_packet(
+        Packet(Packet.FLASH_9, [], [Message("null", "/1", [login_message("ann", "secret")])]))
+    conn.request("POST", "/amf", raw, {"Content-Type": "application/x-amf"})
+    response = conn.getresponse()
+    response.read()
+    session = [c.split(";")[0] for c in response.msg.get_all("Set-Cookie")
+               if c.startswith("sessionid=")]
+    for content_type, target in (("text/plain", "/1/onStatus"),
+                                 ("application/x-amf", "/1/onResult")):
+        conn.request("POST", "/amf", call_packet("books.secure_echo", 5),
+                     {"Content-Type": content_type, "Cookie": session[0]})
+        reply = Decoder().decode_packet(conn.getresponse().read()).messages[0]
+        assert reply.target == target, content_type
+    conn.close()
+
+
+def test_marked_functions_run_only_through_django_targets(django_server):
+    with pytest.raises(SecurityError):
+        gateway.save_book(None)
+    service = Service("unchecked")
+    service.mapTarget(CallableTarget(gateway.editors_only, "editors"))
+    gateway.channel_set.service_mapper.mapService(service)
+    try:
+        with pytest.raises(RemotingFault, match="DjangoCallableTarget"):
+            remoting(django_server).remote_call("unchecked", "editors")
+    finally:
+        gateway.channel_set.service_mapper.unMapService(service)
+    assert gateway.editors_only.__wrapped__() == "editor"
+

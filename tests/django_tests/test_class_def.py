@@ -14,7 +14,7 @@ from amfast.class_def.django_class_def import DjangoClassDef, DjangoDef, map_mod
 from amfast.decoder import Decoder
 from amfast.encoder import Encoder
 from amfast.ext.decoder import ClassMappingError
-from tests.django_tests.testapp.models import Author, Book, Cover, Tag
+from tests.django_tests.testapp.models import Author, Book, Cover, Loan, Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -169,6 +169,20 @@ def test_user_password_hash_only_when_asked(django_user_model):
     mapper.mapClass(DjangoClassDef(User, "User"))
     decoded = Decoder(amf3=True, class_def_mapper=mapper).decode(Encoder(amf3=True).encode(sent))
     assert decoded.password == ""
+
+
+def test_map_models_maps_the_models_of_other_apps_it_relates_to(mapper, books,
+                                                                django_user_model):
+    """A loan's borrower (``auth.User``) goes out mapped: no password hash."""
+    user = django_user_model.objects.create_user("ann", password="pw")
+    Loan.objects.create(book=books[0], borrower=user)
+    assert isinstance(mapper.getClassDefByClass(User), DjangoClassDef)
+    loan = roundtrip(Loan.objects.select_related("borrower").get(), mapper)
+    assert loan.alias == "test.Loan" and loan["borrower"].alias == "test.User"
+    assert loan["borrower"]["username"] == "ann" and "password" not in loan["borrower"]
+    # A mapping of its own replaces it, alias included.
+    mapper.mapClass(DjangoClassDef(User, "auth.User", exclude=["groups"]))
+    assert mapper.getClassDefByAlias("test.User") is None
 
 
 def test_one_row_is_one_object(mapper, books):

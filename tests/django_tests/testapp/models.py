@@ -1,6 +1,7 @@
 """Models of the Django tests: every kind of relation a DjangoClassDef sends."""
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -30,3 +31,10 @@ class Book(models.Model):
 class Cover(models.Model):
     book = models.OneToOneField(Book, on_delete=models.CASCADE, related_name="cover")
     color = models.CharField(max_length=20)
+
+
+class Loan(models.Model):
+    """A relation to a model of another app (``auth.User``)."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="loans")
+    borrower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
