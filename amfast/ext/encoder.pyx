@@ -465,7 +465,7 @@ cdef class EncoderContext:
         class_def = self.class_def_of(value)
         if class_def is not None:
             if isinstance(class_def, SequenceClassDef):
-                return self.encode0(list(class_def.toList(value)))
+                return self.encode0(_listed(class_def.toList(value)))
             if class_def.amf3 or isinstance(class_def, ExternClassDef):
                 return self.amf0_switch(value)
             trait = self.trait_of(class_def)
@@ -827,7 +827,7 @@ cdef class EncoderContext:
         class_def = self.class_def_of(value)
         if class_def is not None:
             if isinstance(class_def, SequenceClassDef):
-                return self.encode3(list(class_def.toList(value)))
+                return self.encode3(_listed(class_def.toList(value)))
             return self.amf3_typed(value, class_def)
         if isinstance(value, TypedObject):
             return self.amf3_typed_object(value)
@@ -985,6 +985,11 @@ cdef const char* utf8_of(str s, Py_ssize_t* n) except NULL:
         return PyUnicode_AsUTF8AndSize(s, n)
     except UnicodeEncodeError as exc:
         raise EncodeError(f"string is not valid Unicode: {exc}") from None
+
+
+cdef inline list _listed(object items):
+    """``items`` as a list, copied only when it is not one (a SequenceClassDef's toList)."""
+    return items if type(items) is list else list(items)
 
 
 cdef double epoch_ms(object value) except? -1.0:

@@ -245,6 +245,10 @@ class LoopBatches:
         keys = list(dict.fromkeys(key for key, _ in batch))
         try:
             results = await self._run_batch(keys)
+        except asyncio.CancelledError:  # the loop stops: nobody is left hanging on a batch
+            for _, future in batch:
+                future.cancel()
+            raise
         except Exception as exc:
             results, error = {}, exc
         else:
