@@ -52,7 +52,7 @@ postgresql:
 # :8001, so the chat console's charts and connections move.
 DEMO_LOGIN ?= demo:demo
 demo: build
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(VPY) examples/messaging/server.py 8001 --console $(DEMO_LOGIN) & \
 	$(VPY) examples/asgi/app.py 8002 & \
 	sleep 1; (while sleep 2; do echo "hello from the demo"; done) | \
