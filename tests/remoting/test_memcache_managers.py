@@ -987,6 +987,15 @@ class HeldPoll:
         return self._result[0]
 
 
+def hold_a_long_poll(server, topic: str = "news") -> HeldPoll:
+    """A new client subscribed to ``topic``, its long-poll held."""
+    client = amf_client(server)
+    client.subscribe(topic)
+    long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
+    long_poll.client_id = client.client_id
+    return HeldPoll(long_poll)
+
+
 def in_every_worker_thread(server, topic: str) -> list:
     """The outcomes of requests that run in every worker thread of ``server`` at once: a
     long-poll held by all threads but one, then a publish (served by the last) that ends
@@ -1107,11 +1116,7 @@ def test_a_long_poll_held_when_memcached_goes_down_fails_within_the_limit(
         serve_app, transport, memcached_factory, mc_prefix):
     mc = memcached_factory()
     server = serve_channel_set(serve_app, mc.servers, mc_prefix, transport=transport)
-    client = amf_client(server)
-    client.subscribe("news")
-    long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
-    long_poll.client_id = client.client_id
-    held = HeldPoll(long_poll)
+    held = hold_a_long_poll(server)
     stopped = time.monotonic()
     mc.stop()
     outcome = held.outcome()

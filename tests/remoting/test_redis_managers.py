@@ -33,7 +33,7 @@ from amfast.remoting.redis_listener import AsyncListener, ThreadListener  # noqa
 from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager  # noqa: E402
 from amfast.remoting.wsgi_channel import WsgiChannel  # noqa: E402
 from tests.remoting.apps import build_store_channel_set  # noqa: E402
-from tests.remoting.test_memcache_managers import (HeldPoll, amf_client,  # noqa: E402
+from tests.remoting.test_memcache_managers import (amf_client, hold_a_long_poll,  # noqa: E402
                                                    assert_unavailable, attempt, settle,
                                                    until_available)
 from tests.support.servers import WSGI, Transport  # noqa: E402
@@ -629,11 +629,7 @@ def test_while_redis_is_frozen_requests_fail_within_the_limit_and_service_resume
 
 def test_a_long_poll_held_when_redis_goes_down_fails_within_the_limit(served):
     redis_server, server, _ = served
-    client = amf_client(server)
-    client.subscribe("news")
-    long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
-    long_poll.client_id = client.client_id
-    held = HeldPoll(long_poll)
+    held = hold_a_long_poll(server)
     stopped = time.monotonic()
     redis_server.stop()
     outcome = held.outcome()
@@ -645,11 +641,7 @@ def test_a_long_poll_held_when_redis_goes_down_fails_within_the_limit(served):
 
 def test_a_long_poll_held_when_redis_freezes_fails_within_the_limit(served):
     redis_server, server, _ = served
-    client = amf_client(server)
-    client.subscribe("news")
-    long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
-    long_poll.client_id = client.client_id
-    held = HeldPoll(long_poll)
+    held = hold_a_long_poll(server)
     frozen = time.monotonic()
     redis_server.pause()  # the listener hears nothing: its health check finds out
     try:
