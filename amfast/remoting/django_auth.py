@@ -106,6 +106,10 @@ def _logout(packet: Packet, msg: Any, body: Any) -> None:
     request = django_request(packet)
     if request is not None and hasattr(request, "session"):
         logout(request)
+    # The packet's later messages run logged out too (a batch may log out, then call).
+    packet._authenticated = False
+    packet.__dict__.pop("_django_user", None)
+    packet.__dict__.pop("_django_connection_users", None)
 
 
 def _session_hash(user: Any) -> str:

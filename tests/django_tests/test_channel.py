@@ -154,29 +154,35 @@ def test_netconnection_credentials(django_server):
         client.call("books.secure_echo", 1)
 
 
-def test_flex_login_logs_in_the_django_session(django_server):
-    """The session cookie of a Flex login then logs in plain NetConnection calls."""
-    conn = http.client.HTTPConnection("127.0.0.1", django_server.port, timeout=TIMEOUT)
+def session_login(server, user: str, password: str) -> tuple:
+    """A Flex login over a plain HTTP connection: ``(connection, session cookie)``."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
     raw = Encoder(amf3=True).encode_packet(
-        Packet(Packet.FLASH_9, [], [Message("null", "/1", [login_message("ann", "secret")])]))
+        Packet(Packet.FLASH_9, [], [Message("null", "/1", [login_message(user, password)])]))
     conn.request("POST", "/amf", raw, {"Content-Type": "application/x-amf"})
     response = conn.getresponse()
     response.read()
-    cookies = [c.split(";")[0] for c in response.msg.get_all("Set-Cookie")]
-    session = [c for c in cookies if c.startswith("sessionid=")]
-    assert response.status == 200 and session
+    cookies = [c.split(";")[0] for c in response.msg.get_all("Set-Cookie") or []
+               if c.startswith("sessionid=")]
+    assert response.status == 200 and cookies
+    return conn, cookies[0]
+
+
+def test_flex_login_logs_in_the_django_session(django_server):
+    """The session cookie of a Flex login then logs in plain NetConnection calls."""
+    conn, cookie = session_login(django_server, "ann", "secret")
     conn.request("POST", "/amf", call_packet("books.secure_echo", 5),
-                 {"Content-Type": "application/x-amf", "Cookie": session[0]})
+                 {"Content-Type": "application/x-amf", "Cookie": cookie})
     reply = Decoder().decode_packet(conn.getresponse().read()).messages[0]
     assert reply.target == "/1/onResult" and reply.body == 5
     # A Flex logout logs the session out too.
     logout = CommandMessage(operation=CommandMessage.LOGOUT_OPERATION)
     raw = Encoder(amf3=True).encode_packet(
         Packet(Packet.FLASH_9, [], [Message("null", "/1", [logout])]))
-    conn.request("POST", "/amf", raw, {"Content-Type": "application/x-amf", "Cookie": session[0]})
+    conn.request("POST", "/amf", raw, {"Content-Type": "application/x-amf", "Cookie": cookie})
     assert conn.getresponse().read()
     conn.request("POST", "/amf", call_packet("books.secure_echo", 6),
-                 {"Content-Type": "application/x-amf", "Cookie": session[0]})
+                 {"Content-Type": "application/x-amf", "Cookie": cookie})
     reply = Decoder().decode_packet(conn.getresponse().read()).messages[0]
     assert reply.target == "/1/onStatus"
     conn.close()
@@ -288,18 +294,11 @@ def test_netconnection_credentials_are_the_django_user_of_the_packet(django_serv
 def test_the_session_counts_only_on_amf_requests(django_server):
     """A page of another site can make a browser post text/plain with the session cookie
     (no CORS preflight): such a request is not logged in by the session."""
-    conn = http.client.HTTPConnection("127.0.0.1", django_server.port, timeout=TIMEOUT)
-    raw = Encoder(amf3=True).encode_packet(
-        Packet(Packet.FLASH_9, [], [Message("null", "/1", [login_message("ann", "secret")])]))
-    conn.request("POST", "/amf", raw, {"Content-Type": "application/x-amf"})
-    response = conn.getresponse()
-    response.read()
-    session = [c.split(";")[0] for c in response.msg.get_all("Set-Cookie")
-               if c.startswith("sessionid=")]
+    conn, cookie = session_login(django_server, "ann", "secret")
     for content_type, target in (("text/plain", "/1/onStatus"),
                                  ("application/x-amf", "/1/onResult")):
         conn.request("POST", "/amf", call_packet("books.secure_echo", 5),
-                     {"Content-Type": content_type, "Cookie": session[0]})
+                     {"Content-Type": content_type, "Cookie": cookie})
         reply = Decoder().decode_packet(conn.getresponse().read()).messages[0]
         assert reply.target == target, content_type
     conn.close()
@@ -318,3 +317,17 @@ def test_marked_functions_run_only_through_django_targets(django_server):
         gateway.channel_set.service_mapper.unMapService(service)
     assert gateway.editors_only.__wrapped__() == "editor"
 
+
+
+
+def test_a_logout_holds_for_the_rest_of_its_batch(django_server):
+    """LOGOUT, then a secure call, in one packet with the session cookie: the call runs
+    logged out."""
+    conn, cookie = session_login(django_server, "ann", "secret")
+    logout = CommandMessage(operation=CommandMessage.LOGOUT_OPERATION)
+    raw = Encoder(amf3=True).encode_packet(Packet(Packet.FLASH_9, [], [
+        Message("null", "/1", [logout]), Message("books.secure_echo", "/2", [2])]))
+    conn.request("POST", "/amf", raw, {"Content-Type": "application/x-amf", "Cookie": cookie})
+    replies = Decoder().decode_packet(conn.getresponse().read()).messages
+    assert replies[0].target == "/1/onResult" and replies[1].target == "/2/onStatus"
+    conn.close()
