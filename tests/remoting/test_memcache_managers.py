@@ -987,6 +987,20 @@ class HeldPoll:
         return self._result[0]
 
 
+def settled_client(server) -> tuple:
+    """A client subscribed to "news", logged in, with session attribute nick=ann, and a
+    long-poll client on its connection: ``(client, long_poll)``."""
+    client = amf_client(server)
+    client.ping()
+    client.subscribe("news")
+    client.login("correct", "correct")
+    client.remote_call("svc", "remember", "nick", "ann")
+    assert client.remote_call("svc", "secret") == "secret value"
+    long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
+    long_poll.client_id = client.client_id
+    return client, long_poll
+
+
 def hold_a_long_poll(server, topic: str = "news") -> HeldPoll:
     """A new client subscribed to ``topic``, its long-poll held."""
     client = amf_client(server)
@@ -1027,15 +1041,8 @@ def test_while_memcached_is_down_requests_fail_fast_and_service_resumes_after_re
         serve_faults, memcached_factory, mc_prefix):
     mc = memcached_factory()
     server = serve_channel_set(serve_faults, mc.servers, mc_prefix)
-    client = amf_client(server)
-    client.ping()
-    client.subscribe("news")
-    client.login("correct", "correct")
-    client.remote_call("svc", "remember", "nick", "ann")
-    assert client.remote_call("svc", "secret") == "secret value"
+    client, long_poll = settled_client(server)
     dsid = client.client_id
-    long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
-    long_poll.client_id = dsid
 
     mc.stop()
     for action in (client.ping, client.poll, long_poll.poll,

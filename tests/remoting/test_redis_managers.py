@@ -23,7 +23,6 @@ import pytest
 redis = pytest.importorskip("redis")
 
 from amfast.remoting.channel import ChannelSet  # noqa: E402
-from amfast.remoting.client import RemotingService  # noqa: E402
 from amfast.remoting.errors import ChannelError, StoreUnavailableError  # noqa: E402
 from amfast.remoting.flex_messages import AsyncMessage, CommandMessage  # noqa: E402
 from amfast.remoting.notifier import AsyncWaiter, CallbackWaiter, ThreadWaiter  # noqa: E402
@@ -33,9 +32,9 @@ from amfast.remoting.redis_listener import AsyncListener, ThreadListener  # noqa
 from amfast.remoting.redis_subscription_manager import RedisSubscriptionManager  # noqa: E402
 from amfast.remoting.wsgi_channel import WsgiChannel  # noqa: E402
 from tests.remoting.apps import build_store_channel_set  # noqa: E402
-from tests.remoting.test_memcache_managers import (amf_client, hold_a_long_poll,  # noqa: E402
-                                                   assert_unavailable, attempt, settle,
-                                                   until_available)
+from tests.remoting.test_memcache_managers import (amf_client, assert_unavailable,  # noqa: E402
+                                                   attempt, hold_a_long_poll, settle,
+                                                   settled_client, until_available)
 from tests.support.servers import WSGI, Transport  # noqa: E402
 from tests.support.streams import RawStream  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
@@ -568,14 +567,8 @@ def test_under_an_asgi_lifespan_the_listener_is_a_task_on_the_event_loop(served,
 
 def test_while_redis_is_down_requests_fail_fast_and_service_resumes_after_restart(served):
     redis_server, server, _ = served
-    client = amf_client(server)
-    client.subscribe("news")
-    client.login("correct", "correct")
-    client.remote_call("svc", "remember", "nick", "ann")
-    assert client.remote_call("svc", "secret") == "secret value"
+    client, long_poll = settled_client(server)
     dsid = client.client_id
-    long_poll = RemotingService(server.url("/longpoll"), timeout=TIMEOUT)
-    long_poll.client_id = dsid
 
     redis_server.stop()
     began = time.monotonic()
