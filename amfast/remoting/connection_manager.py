@@ -212,9 +212,10 @@ class MemoryConnectionManager(ConnectionManager):
             return None if state is None else copy.copy(state)
 
     def getField(self, connection_id: str, name: str) -> Any:
-        with self._lock:
-            state = self._states.get(connection_id)
-            return None if state is None else state.get(name)
+        # No lock: a field is read by single dict lookups, each atomic; an open stream
+        # reads one for every delivery.
+        state = self._states.get(connection_id)
+        return None if state is None else state.get(name)
 
     def insertState(self, connection_id: str, state: dict) -> bool:
         with self._lock:

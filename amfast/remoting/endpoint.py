@@ -26,13 +26,13 @@ class Endpoint:
     def encode(self, val: Any, amf3: bool = False) -> bytes:
         raise NotImplementedError
 
-    def encodePushed(self, msg: Any, client_id: Any, small: bool = False) -> bytes:
-        """The AMF3 bytes of a published message as the subscriber ``client_id`` gets it
-        (the small form when ``small``); encoded once for all its subscribers."""
+    def pushEncoder(self) -> PushEncoder:
+        """This endpoint's ``PushEncoder``: the stream frames of published messages, each
+        encoded once for all its subscribers (``frameFor``)."""
         pusher = self.__dict__.get("_pusher")
         if pusher is None:
             pusher = self._pusher = PushEncoder(lambda msg: self.encode(msg, amf3=True))
-        return pusher.encodeFor(msg, client_id, small)
+        return pusher
 
 
 class AmfEndpoint(Endpoint):

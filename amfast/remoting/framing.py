@@ -29,9 +29,11 @@ class FrameError(ValueError):
     """The bytes are not a stream of frames."""
 
 
-def frame(raw: bytes) -> bytes:
-    """One message's AMF3 bytes as a frame."""
-    return b"%x\r\n%s\r\n" % (len(raw), raw)
+def frame(raw: bytes, *more: bytes) -> bytes:
+    """One message's AMF3 bytes as a frame (given in parts: ``raw`` and ``more``)."""
+    if not more:
+        return b"%x\r\n%s\r\n" % (len(raw), raw)
+    return b"".join((b"%x\r\n" % (len(raw) + sum(map(len, more))), raw, *more, b"\r\n"))
 
 
 class FrameReader:

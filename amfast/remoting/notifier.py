@@ -58,7 +58,12 @@ class _LoopClock:
         self._armed: int | None = None
         self._handle: asyncio.TimerHandle | None = None
 
+    def keyOf(self, deadline: float) -> int:
+        """The bucket of ``deadline``."""
+        return math.ceil(deadline / self.GRAIN)
+
     def add(self, waiter: "LoopWaiter", deadline: float) -> int:
+        """File ``waiter`` under ``deadline``; its bucket's key (to ``discard`` it)."""
         key = math.ceil(deadline / self.GRAIN)
         bucket = self._buckets.get(key)
         if bucket is None:

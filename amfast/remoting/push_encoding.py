@@ -19,11 +19,14 @@ import uuid
 from typing import Any, Callable
 
 from amfast.remoting.flex_messages import uuid_bytes
+from amfast.remoting.framing import frame
 
 __all__ = ["PushEncoder"]
 
 #: Templates kept (per endpoint); past it the cache starts again.
 MAX_TEMPLATES = 512
+#: Subscribers' client ids kept in their encoded form (per endpoint), likewise.
+MAX_MIDDLES = 65536
 
 
 def amf3_string(text: str) -> bytes:
@@ -42,7 +45,7 @@ def amf3_string(text: str) -> bytes:
 
 
 class PushEncoder:
-    """Encodes personalised copies of published messages (see the module's docstring).
+    """Frames personalised copies of published messages (see the module's docstring).
 
     ``encode(message)`` gives the AMF3 bytes of one message (the endpoint's).
     """
@@ -53,20 +56,36 @@ class PushEncoder:
         # id(message) -> message (kept alive so the id stays its own), or a template dict
         self._seen: dict[int, Any] = {}
         self._templates: dict[tuple, tuple] = {}
+        # client id -> its bytes in a template's slot: an AMF3 string, or a small
+        # message's 16-byte UUID
+        self._middles: dict[str, bytes] = {}
+        self._uuid_middles: dict[str, bytes] = {}
 
-    def encodeFor(self, msg: Any, client_id: Any, small: bool = False) -> bytes:
-        """The bytes of ``msg`` as the subscriber ``client_id`` receives it."""
+    def frameFor(self, msg: Any, client_id: Any, small: bool = False) -> bytes:
+        """The stream frame (``framing.frame``) of ``msg`` as the subscriber ``client_id``
+        receives it."""
         if not isinstance(client_id, str) or not client_id:
-            return self._encode(msg.personalize(client_id, small))
+            return frame(self._encode(msg.personalize(client_id, small)))
         as_bytes = small and uuid_bytes(client_id) is not None
         key = (id(msg), small, as_bytes)
         template = self._templates.get(key)
         if template is None or template[0] is not msg:
             template = self._template(msg, small, as_bytes, key)
             if template is None:
-                return self._encode(msg.personalize(client_id, small))
-        middle = uuid_bytes(client_id) if as_bytes else amf3_string(client_id)
-        return template[1] + middle + template[2]
+                return frame(self._encode(msg.personalize(client_id, small)))
+        middle = (self._uuid_middles if as_bytes else self._middles).get(client_id)
+        if middle is None:
+            middle = self._middle(client_id, as_bytes)
+        return frame(template[1], middle, template[2])
+
+    def _middle(self, client_id: str, as_bytes: bool) -> bytes:
+        """The bytes of ``client_id`` in a template's slot, kept: a subscriber gets many."""
+        middles = self._uuid_middles if as_bytes else self._middles
+        if len(middles) >= MAX_MIDDLES:
+            middles.clear()
+        middle = middles[client_id] = \
+            uuid_bytes(client_id) if as_bytes else amf3_string(client_id)
+        return middle
 
     def _template(self, msg: Any, small: bool, as_bytes: bool, key: tuple) -> tuple | None:
         with self._lock:

@@ -18,7 +18,7 @@ import bisect
 import collections
 import time
 import traceback
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 __all__ = ["HISTORY", "LATENCY_BUCKETS", "OTHER", "Rate", "Level", "Latency", "ChannelStats",
            "DestinationStats", "Fault", "Stats"]
@@ -212,14 +212,16 @@ class Stats:
         self.published.add()
         self.destination(destination).published += 1
 
-    def deliver(self, messages: Iterable[Any]) -> None:
+    def deliver(self, messages: list) -> None:
         """Messages went to a subscriber (a poll's reply, a stream's write)."""
-        count = 0
+        if not messages:
+            return
+        destinations = self._destinations
         for msg in messages:
-            self.destination(msg.destination).delivered += 1
-            count += 1
-        if count:
-            self.delivered.add(count)
+            # Each stream counts each delivery: the usual case takes no call.
+            found = destinations.get(msg.destination) or self.destination(msg.destination)
+            found.delivered += 1
+        self.delivered.add(len(messages))
 
     def fault(self, channel: Any, target: Any, exc: BaseException, debug: bool) -> None:
         """A fault was sent to a client of ``channel``; its traceback is kept in debug

@@ -14,6 +14,7 @@ per stream under WSGI, a coroutine under ASGI).
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import urllib.parse
@@ -115,11 +116,11 @@ class StreamingHttpChannel(HttpChannel):
         """The steps of an open stream: bytes to write and waits, until it ends.
 
         Each published message is encoded once for all the streams that receive
-        it (``Endpoint.encodePushed``).
+        it (``Endpoint.pushEncoder``).
         """
         subscriptions = self.channel_set.subscription_manager
         stats = self.channel_set.stats
-        endpoint = self.endpoint
+        framed = self.endpoint.pushEncoder().frameFor
         small = connection.small_messages
         heart = self.heart_interval / 1000
         idle = self.idle_timeout / 1000
@@ -127,15 +128,12 @@ class StreamingHttpChannel(HttpChannel):
         touch_every = min(heart, connection.timeout / 4000)
         # Only a store whose publishes elsewhere wake nobody here needs looking at again.
         recheck = self.poll_interval / 1000 if subscriptions.recheck else heart
+        blocks = subscriptions.blocking
 
-        def streaming() -> bool:
-            return self._streaming(connection)
-
-        def collect() -> list:
-            return subscriptions.collectMessages(connection.id)
-
+        streaming = functools.partial(self._streaming, connection)
+        collect = functools.partial(subscriptions.collectMessages, connection.id)
         collector = subscriptions.asyncCollector()
-        collect_async = None if collector is None else (lambda: collector(connection.id))
+        collect_async = None if collector is None else functools.partial(collector, connection.id)
 
         yield self.frame(AcknowledgeMessage(body=connection.id,
                                             correlationId=self.OPEN_COMMAND)) + KICKSTART
@@ -147,7 +145,7 @@ class StreamingHttpChannel(HttpChannel):
                 if idle:
                     deadline = min(deadline, last_message + idle)
                 pushed = yield from wait_for_messages(collect, deadline, recheck, streaming,
-                                                      wait_first, collect_async)
+                                                      wait_first, collect_async, blocks)
                 wait_first = True
                 now = time.monotonic()
                 if now - last_touch >= touch_every:
@@ -155,9 +153,8 @@ class StreamingHttpChannel(HttpChannel):
                     connection.touch()
                     last_touch = now
                 if pushed:
-                    yield b"".join(frame(endpoint.encodePushed(msg, client_id, small))
-                                   for client_id, msg in pushed)
-                    stats.deliver(msg for _, msg in pushed)
+                    yield b"".join([framed(msg, client_id, small) for client_id, msg in pushed])
+                    stats.deliver([msg for _, msg in pushed])
                     last_write = last_message = now
                 elif not streaming() or idle and now - last_message >= idle:
                     break
@@ -172,6 +169,6 @@ class StreamingHttpChannel(HttpChannel):
 
     def _streaming(self, connection: Connection) -> bool:
         """The stream goes on: connected, not closed, and logged in where messaging is secure."""
-        return not self.channel_set.closing and connection.connected and \
-            connection.id not in self._closing and not (
+        return not self.channel_set.closing and connection.id not in self._closing and \
+            connection.connected and not (
                 self.channel_set.subscription_manager.secure and not connection.authenticated)

@@ -36,7 +36,8 @@ class Subscription:
         self.topic = topic
         self.sub_topic = sub_topic or None
         self.selector = selector or None
-        self._accepts = compile_selector(self.selector)
+        # Most subscriptions select nothing: no predicate to call for each message.
+        self._accepts = None if self.selector is None else compile_selector(self.selector)
         self.cursor = cursor
 
     @property
@@ -60,7 +61,7 @@ class Subscription:
         elif not any(s is not None and subtopic_matches(self.sub_topic, s)
                      for s in message_subtopics(msg)):
             return False
-        return self._accepts(headers)
+        return self._accepts is None or self._accepts(headers)
 
     def __repr__(self) -> str:
         return (f"Subscription({self.connection_id!r}, {self.client_id!r}, {self.topic!r}, "
@@ -304,14 +305,15 @@ class MemorySubscriptionManager(SubscriptionManager):
                 if log is None:
                     continue
                 entries = log.entries
-                end = log.first_seq + len(entries)
+                first = log.first_seq
+                end = first + len(entries)
                 if subscription.cursor >= end:
                     continue
                 if now is None:
                     now = self.now()
                 if entries and entries[0][0] <= now:
                     self._prune(log, now)
-                first = log.first_seq
+                    first = log.first_seq
                 for seq in range(max(subscription.cursor, first), end):
                     expires, msg = entries[seq - first]
                     if expires <= now or not subscription.accepts(msg):

@@ -164,7 +164,8 @@ def _held_poll(channel: Any, command: CommandMessage, subscriptions: Any) -> Ste
         messages = yield from wait_for_messages(
             lambda: subscriptions.pollConnection(connection), time.monotonic() + wait,
             channel.poll_interval / 1000 if subscriptions.recheck else wait,
-            lambda: connection.connected and not channel.channel_set.closing)
+            lambda: connection.connected and not channel.channel_set.closing,
+            blocks=channel.channel_set.storesBlock())
     except Stopping:
         messages = []  # the server stops: the poll is answered, empty
     finally:

@@ -58,7 +58,8 @@ class Call:
 
 def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: float,
                       waiting: Callable[[], bool], wait_first: bool = False,
-                      collect_async: Callable[[], Awaitable[list]] | None = None) -> Steps:
+                      collect_async: Callable[[], Awaitable[list]] | None = None,
+                      blocks: bool = True) -> Steps:
     """Collect until messages come or ``deadline`` (``time.monotonic()``) passes, while
     ``waiting()`` holds (checked before each collection); returns the messages (maybe
     none).
@@ -68,15 +69,19 @@ def wait_for_messages(collect: Callable[[], list], deadline: float, recheck: flo
     must be looked at again that often).  ``wait_first`` skips the first collection
     (the caller just collected, and its waiter was registered before that).
     ``collect_async``: ``collect`` as a coroutine function, for event loop drivers.
+    ``blocks``: ``collect`` may wait on the network, so it is a ``Call`` for the driver;
+    a collection that never blocks is made right here (no round trip through the driver
+    for each delivery).
     """
     if wait_first:
         remaining = deadline - time.monotonic()
         if remaining > 0:
             yield min(remaining, recheck)
+    call = Call(collect, coro=collect_async) if blocks else None
     while True:
         if not waiting():
             return []
-        messages = yield Call(collect, coro=collect_async)
+        messages = (yield call) if blocks else collect()
         remaining = deadline - time.monotonic()
         if messages or remaining <= 0:
             return messages
@@ -231,13 +236,14 @@ class HubStream(LoopWaiter):
         self.key: int | None = None
 
     def _set(self) -> None:
+        # Its timer stays armed: a stream woken early looks at its deadline again.
         if self.state == "waiting":
-            self._clock.discard(self, self.key)
             self.hub.ready(self)
-        elif self.state in ("running", "writing", "ready"):
+        elif self.state != "done":
             self.woken = True
 
     def _expire(self) -> None:
+        self.key = None
         if self.state == "waiting":
             self.hub.ready(self)
 
@@ -312,7 +318,7 @@ class StepsHub:
                     stream.woken = False
                 else:
                     stream.state = "waiting"
-                    stream.key = stream._clock.add(stream, self.loop.time() + effect)
+                    self._arm(stream, self.loop.time() + effect)
                     return None
             elif isinstance(effect, bytes):
                 coro = stream.write(effect)
@@ -337,6 +343,19 @@ class StepsHub:
             else:
                 error = TypeError("steps driven by a hub await nothing")
 
+    @staticmethod
+    def _arm(stream: HubStream, deadline: float) -> None:
+        """Make sure the stream is woken by ``deadline``: a timer armed earlier (before its
+        last delivery) is kept, as most deliveries only push the deadline later; it wakes
+        the stream once, early, and the steps wait again (one timer per stream, not one
+        timer change per delivery)."""
+        clock = stream._clock
+        if stream.key is not None:
+            if stream.key <= clock.keyOf(deadline):
+                return
+            clock.discard(stream, stream.key)
+        stream.key = clock.add(stream, deadline)
+
     def _written(self, stream: HubStream, task: asyncio.Task) -> None:
         if stream.state != "writing":
             return
@@ -347,6 +366,9 @@ class StepsHub:
 
     def _finish(self, stream: HubStream, result: Any, error: BaseException | None) -> None:
         stream.state = "done"
+        if stream.key is not None:
+            stream._clock.discard(stream, stream.key)
+            stream.key = None
         stream.steps.close()
         if not stream.done.done():
             if error is None:

@@ -9,6 +9,7 @@ from amfast.decoder import Decoder
 from amfast.encoder import Encoder
 from amfast.remoting.endpoint import AmfEndpoint
 from amfast.remoting.flex_messages import AsyncMessage, AsyncMessageExt
+from amfast.remoting.framing import FrameReader
 from amfast.remoting.push_encoding import PushEncoder, amf3_string
 
 UUID_ID = str(uuid.uuid4()).upper()
@@ -29,13 +30,20 @@ def decode(raw):
     return Decoder(amf3=True).decode(raw)
 
 
+def encoded_for(pusher, msg, client_id, small=False):
+    """The AMF3 bytes in the frame the pusher makes."""
+    items = FrameReader().feed(pusher.frameFor(msg, client_id, small))
+    assert len(items) == 1 and isinstance(items[0], bytes)
+    return items[0]
+
+
 @pytest.mark.parametrize("small", [False, True])
 @pytest.mark.parametrize("client_id", CLIENT_IDS)
 def test_each_subscriber_decodes_its_own_copy(client_id, small):
     msg = published()
     pusher = PushEncoder(encode)
     for _ in range(3):  # the first delivery encodes directly, later ones splice
-        raw = pusher.encodeFor(msg, client_id, small)
+        raw = encoded_for(pusher, msg, client_id, small)
         assert raw == encode(msg.personalize(client_id, small))
         copy = decode(raw)
         assert copy.clientId == client_id and copy.body == msg.body
@@ -45,9 +53,9 @@ def test_each_subscriber_decodes_its_own_copy(client_id, small):
 def test_a_client_id_that_also_appears_in_the_body_still_decodes_right():
     msg = published(body=["sub-1", {"sub-1": "sub-1"}, "sub-1"])
     pusher = PushEncoder(encode)
-    pusher.encodeFor(msg, "other", False)
+    encoded_for(pusher, msg, "other", False)
     for client_id in ("sub-1", "other", "chat"):
-        copy = decode(pusher.encodeFor(msg, client_id, False))
+        copy = decode(encoded_for(pusher, msg, client_id, False))
         assert copy.clientId == client_id and copy.body == msg.body
         assert copy.destination == "chat"
 
@@ -62,7 +70,7 @@ def test_templates_are_made_once_per_message_and_form():
     msg = published()
     pusher = PushEncoder(counting)
     for n in range(100):
-        pusher.encodeFor(msg, f"sub-{n}", False)
+        encoded_for(pusher, msg, f"sub-{n}", False)
     assert len(calls) == 2  # one direct encode, one template
 
 
@@ -70,17 +78,17 @@ def test_ids_that_are_not_strings_are_encoded_directly():
     msg = published()
     pusher = PushEncoder(encode)
     for client_id in (None, "", 7):
-        assert decode(pusher.encodeFor(msg, client_id, False)).clientId == client_id
+        assert decode(encoded_for(pusher, msg, client_id, False)).clientId == client_id
 
 
 def test_a_new_message_object_with_a_reused_id_gets_its_own_bytes():
     pusher = PushEncoder(encode)
     first = published(body="first")
     for _ in range(3):
-        pusher.encodeFor(first, "c", False)
+        encoded_for(pusher, first, "c", False)
     del first
     for _ in range(3):
-        assert decode(pusher.encodeFor(published(body="second"), "c", False)).body == "second"
+        assert decode(encoded_for(pusher, published(body="second"), "c", False)).body == "second"
 
 
 def test_amf3_string_lengths_cross_every_u29_width():
@@ -93,4 +101,5 @@ def test_endpoints_push_through_their_own_encoder():
     endpoint = AmfEndpoint()
     msg = published()
     for _ in range(2):
-        assert decode(endpoint.encodePushed(msg, "c1", True)).clientId == "c1"
+        (raw,) = FrameReader().feed(endpoint.pushEncoder().frameFor(msg, "c1", True))
+        assert decode(raw).clientId == "c1"
