@@ -247,6 +247,72 @@ def test_a_hub_drives_a_broadcast_to_many_streams_in_slices():
     assert len([n for n in written_per_iteration if n]) >= 3
 
 
+def test_a_hub_stream_keeps_one_timer_and_still_waits_out_each_deadline():
+    """A delivery leaves the stream's timer armed: an older, earlier timer wakes it early
+    and it waits again; an earlier deadline re-arms it; nothing is left when it ends."""
+    from amfast.remoting.notifier import loop_clock
+    from amfast.remoting.waiting import StepsHub
+
+    notifier = Notifier()
+    late: list = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def steps():
+            for first, wait in ((0.05, 0.2), (5.0, 0.02)):
+                yield first  # a notification ends this wait at once; its timer stays armed
+                # Then a later deadline (the older timer wakes the stream early), and an
+                # earlier one (the timer is moved).
+                deadline = loop.time() + wait
+                while (remaining := deadline - loop.time()) > 0:
+                    yield remaining
+                late.append(loop.time() - deadline)
+            return "done"
+
+        hub = StepsHub(loop)
+        stream = hub.open(steps(), None)
+        notifier.add("c", stream)
+        hub.start(stream)
+        await asyncio.sleep(0.005)
+        notifier.notify("c")
+        for _ in range(200):  # the first deadline is waited out
+            await asyncio.sleep(0.01)
+            if late:
+                break
+        notifier.notify("c")
+        result = await asyncio.wait_for(stream.done, 5)
+        timers = [key for key, bucket in loop_clock(loop)._buckets.items() if stream in bucket]
+        return result, timers
+
+    assert asyncio.run(main()) == ("done", [])
+    assert len(late) == 2 and all(0 <= seconds < 0.05 for seconds in late)
+
+
+def test_a_hub_stream_has_one_timer_however_many_deliveries():
+    from amfast.remoting.notifier import loop_clock
+
+    notifier = Notifier()
+    box = Box(notifier)
+    timers: list = []
+
+    async def write(raw):
+        pass
+
+    async def main():
+        (stream,) = await started_streams(notifier, [box], 30, write)
+        clock = loop_clock(asyncio.get_running_loop())
+        for n in range(30):
+            box.items.append(str(n))
+            notifier.notify("c0")
+            await asyncio.sleep(0)
+            timers.append(sum(stream in bucket for bucket in clock._buckets.values()))
+        return await asyncio.wait_for(stream.done, 5)
+
+    assert asyncio.run(main()) == 30
+    assert max(timers) == 1
+
+
 def test_a_hub_finishes_a_write_that_must_wait_and_gives_up_a_stalled_one():
     from amfast.remoting.waiting import StepsHub
 
